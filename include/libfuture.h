@@ -1,0 +1,365 @@
+/*
+ * libfuture: Python's asyncio.Future for C event loops.
+ *
+ * This header is the whole public contract: anything not declared here is
+ * internal and may change. Copyright (c) 2026 The libfuture authors. MIT.
+ *
+ * Ground rules that every function below follows:
+ *  - Status codes: 0 (FUT_OK) on success, a negative FUT_E* code on error.
+ *    errno is never used as a channel.
+ *  - A call that fails took nothing: the caller still owns every value,
+ *    exception reference and callback datum it passed, and no callback of
+ *    that call will ever run.
+ *  - Threads: a future, its callbacks and a fut_mainloop_t belong to one
+ *    thread (the loop's). The only cross-thread entry points are the
+ *    fut_sender_* completion calls, the few calls marked "any thread", and
+ *    fut_exc_t reference counting.
+ *  - Done-callbacks are never called inside the call that completes a future;
+ *    they are handed to the loop's call_soon hook.
+ */
+#ifndef LIBFUTURE_H
+#define LIBFUTURE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef FUT_API
+#  if defined(_WIN32) && defined(FUT_SHARED_BUILD)
+#    define FUT_API __declspec(dllexport)
+#  elif defined(_WIN32) && defined(FUT_SHARED)
+#    define FUT_API __declspec(dllimport)
+#  elif defined(__GNUC__) || defined(__clang__)
+#    define FUT_API __attribute__((visibility("default")))
+#  else
+#    define FUT_API
+#  endif
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define FUT_PRINTF(fmt_index, first_arg) \
+     __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#  define FUT_PRINTF(fmt_index, first_arg)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Versions
+ * ------------------------------------------------------------------------ */
+
+#define FUT_VERSION_MAJOR 0
+#define FUT_VERSION_MINOR 1
+#define FUT_VERSION_PATCH 0
+/* (major << 16) | (minor << 8) | patch, for #if comparisons */
+#define FUT_VERSION_HEX \
+  ((FUT_VERSION_MAJOR << 16) | (FUT_VERSION_MINOR << 8) | FUT_VERSION_PATCH)
+
+/* The library's own version as "X.Y.Z" (static text); compare it with the
+   macros above to check that header and library match. */
+FUT_API const char *fut_version_string(void);
+
+/* ------------------------------------------------------------------------
+ * Status codes
+ * ------------------------------------------------------------------------ */
+
+enum {
+  FUT_OK = 0,
+  FUT_EINVAL = -1,        /* a required argument is NULL or out of range */
+  FUT_ENOMEM = -2,        /* an allocation failed; nothing changed */
+  FUT_EINVALIDSTATE = -3, /* not allowed in the current state */
+  FUT_ECANCELLED = -4,    /* the future was cancelled */
+  FUT_EEXCEPTION = -5,    /* the future finished with an exception */
+  FUT_ELOOP = -6,         /* the loop refused the work (e.g. closed) */
+  FUT_ENOTSUP = -7        /* the operation is not supported here */
+};
+
+/* Static, distinct, non-empty text for each code; a generic text for unknown
+   codes. Never NULL. Any thread. */
+FUT_API const char *fut_strerror(int status);
+
+/* ------------------------------------------------------------------------
+ * Types
+ * ------------------------------------------------------------------------ */
+
+typedef struct fut fut_t;         /* opaque, reference counted */
+typedef struct fut_exc fut_exc_t; /* opaque, immutable, reference counted */
+
+/* An "exception class". Define your own as static objects:
+     const fut_exc_type_t MY_IO_ERROR = { "IOError", &FUT_EXC_ERROR };
+   Identity is the address; fut_exc_is() follows `base`. */
+typedef struct fut_exc_type {
+  const char *name;
+  const struct fut_exc_type *base; /* NULL only for the root */
+} fut_exc_type_t;
+
+typedef enum { FUT_PENDING, FUT_CANCELLED, FUT_FINISHED } fut_state_t;
+
+typedef void (*fut_work_fn)(void *arg);              /* a unit of loop work */
+typedef void (*fut_done_fn)(fut_t *fut, void *data); /* a done-callback */
+typedef void (*fut_free_fn)(void *p);                /* a destructor */
+
+/* ------------------------------------------------------------------------
+ * The loop: filled in and owned by the host
+ *
+ * libfuture never runs a loop of its own; it hands work to these hooks. Any
+ * nonzero return from a hook is a refusal. Hooks may call back into the
+ * library (add, remove, cancel, unref, complete other futures): that is
+ * always safe.
+ * ------------------------------------------------------------------------ */
+
+typedef struct fut_loop fut_loop_t;
+struct fut_loop {
+  /* Required: run fn(arg) later, after the work already queued, never inside
+     this call; `context` is passed through untouched. 0 = accepted, nonzero =
+     refused (e.g. the loop is closed). A loop runs every accepted fn exactly
+     once. Called on the loop thread only. */
+  int (*call_soon)(fut_loop_t *loop, fut_work_fn fn, void *arg, void *context);
+  /* Optional: the same, callable from any thread; it must wake a loop that
+     sleeps. Needed only by fut_sender_t. */
+  int (*call_soon_threadsafe)(fut_loop_t *loop, fut_work_fn fn, void *arg,
+                              void *context);
+  /* Optional: the context captured when a callback is added with
+     context == NULL. */
+  void *(*current_context)(fut_loop_t *loop);
+  /* Optional: errors nobody can return to (an exception never retrieved,
+     callbacks that could not be scheduled). `fut` is valid only during the
+     call; `exc` may be NULL. NULL hook: one line on stderr. */
+  void (*exception_handler)(fut_loop_t *loop, fut_t *fut, const fut_exc_t *exc,
+                            const char *message);
+  void *data; /* the host's own pointer; libfuture never touches it */
+};
+
+/* ------------------------------------------------------------------------
+ * Futures: life cycle and state
+ * ------------------------------------------------------------------------ */
+
+/* A new pending future bound to `loop`, with a reference count of 1. NULL if
+   loop or loop->call_soon is NULL, or out of memory. The loop must outlive
+   the future and every callback it schedules. */
+FUT_API fut_t *fut_create(fut_loop_t *loop);
+/* Take one more reference; returns f. NULL-safe. */
+FUT_API fut_t *fut_ref(fut_t *f);
+/* Drop one reference. The last one destroys the future: a result's
+   free_value runs, pending callbacks' destroy_data run, and an exception
+   never retrieved is reported. NULL-safe. */
+FUT_API void fut_unref(fut_t *f);
+
+FUT_API fut_loop_t *fut_get_loop(const fut_t *f); /* NULL if f is NULL */
+FUT_API fut_state_t fut_state(const fut_t *f);    /* FUT_PENDING if f is NULL */
+FUT_API bool fut_done(const fut_t *f);            /* finished or cancelled */
+FUT_API bool fut_cancelled(const fut_t *f);
+
+/* ------------------------------------------------------------------------
+ * Futures: completing and reading
+ * ------------------------------------------------------------------------ */
+
+/* PENDING -> FINISHED with `value`; the future takes `value` and runs
+   free_value(value) (if not NULL) once, when it is destroyed. Then schedules
+   the callbacks. FUT_EINVALIDSTATE if already done (value not taken). Never
+   allocates. */
+FUT_API int fut_set_result(fut_t *f, void *value, fut_free_fn free_value);
+/* PENDING -> FINISHED with an exception; takes the caller's reference to
+   `exc`. FUT_EINVAL if exc is NULL, FUT_EINVALIDSTATE if already done (in both
+   cases exc stays the caller's). A CancelledError makes the future FINISHED,
+   not cancelled. Never allocates. */
+FUT_API int fut_set_exception(fut_t *f, fut_exc_t *exc);
+/* The result, borrowed: the same pointer each time; valid while the future
+   lives. FUT_EINVALIDSTATE (pending), FUT_EEXCEPTION, FUT_ECANCELLED; on
+   every error *value is set to NULL. Counts as retrieving an exception. */
+FUT_API int fut_result(fut_t *f, void **value);
+/* The exception, borrowed: NULL for a result, the stored one for an
+   exception (FUT_OK), or, with FUT_ECANCELLED, a CancelledError owned by the
+   future whose message is the cancel message. FUT_EINVALIDSTATE (and
+   *exc = NULL) while pending. Take fut_exc_ref() to keep it longer. */
+FUT_API int fut_exception(fut_t *f, fut_exc_t **exc);
+/* PENDING -> CANCELLED, copying `msg` (may be NULL). Returns 1 when cancelled
+   now, 0 when already done (the first message stays), FUT_ENOMEM if the
+   message could not be copied (still pending). Always marks a stored
+   exception as retrieved: cancelling says "I don't care". */
+FUT_API int fut_cancel(fut_t *f, const char *msg);
+/* The message given to the cancel that cancelled f, or NULL: borrowed. */
+FUT_API const char *fut_cancel_message(const fut_t *f);
+
+/* ------------------------------------------------------------------------
+ * Futures: done-callbacks
+ * ------------------------------------------------------------------------ */
+
+/* Register fn(f, data) to run once f is done, through loop->call_soon with
+   `context` (NULL: loop->current_context(loop) now, if the loop has it).
+   Pending: stored (FIFO, duplicates allowed). Done: handed to call_soon at
+   once; if the loop refuses, FUT_ELOOP and nothing was taken. The future
+   stays alive until the callback has run. After it ran, data is the
+   callback's own business. FUT_EINVAL if f or fn is NULL, FUT_ENOMEM. */
+FUT_API int fut_add_done_callback(fut_t *f, fut_done_fn fn, void *data,
+                                  void *context);
+/* The same, plus destroy_data(data), which runs exactly once if the callback
+   will never run: the future is destroyed while pending, or the loop refused
+   the scheduled work. It does not run after the callback ran, nor after the
+   callback is removed (the remover keeps data). */
+FUT_API int fut_add_done_callback_full(fut_t *f, fut_done_fn fn, void *data,
+                                       void *context,
+                                       fut_free_fn destroy_data);
+/* Remove every pending (fn, data) registration; returns how many. 0 once
+   the future is done (its list was handed to the loop). */
+FUT_API size_t fut_remove_done_callback(fut_t *f, fut_done_fn fn, void *data);
+
+/* ------------------------------------------------------------------------
+ * Exceptions
+ *
+ * Immutable, reference counted (atomically: they may cross threads).
+ * ------------------------------------------------------------------------ */
+
+extern FUT_API const fut_exc_type_t FUT_EXC_ERROR;           /* "Error", root */
+extern FUT_API const fut_exc_type_t FUT_EXC_CANCELLED_ERROR; /* base: Error */
+extern FUT_API const fut_exc_type_t FUT_EXC_INVALID_STATE_ERROR;
+extern FUT_API const fut_exc_type_t FUT_EXC_TIMEOUT_ERROR;
+extern FUT_API const fut_exc_type_t FUT_EXC_MEMORY_ERROR;
+
+/* A new exception with one reference: `type` (NULL means FUT_EXC_ERROR), a
+   code of yours, and a printf-formatted message (fmt NULL: no message).
+   Never NULL: out of memory it returns a static MemoryError (its reference
+   counting is a no-op, so the caller may treat it like any other). Any
+   thread, given a thread-safe allocator. */
+FUT_API fut_exc_t *fut_exc_new(const fut_exc_type_t *type, int code,
+                               const char *fmt, ...) FUT_PRINTF(3, 4);
+/* The same with a fixed message and a payload. Always takes `data`: it runs
+   free_data(data) when the last reference goes, or at once when it returns
+   the static MemoryError. */
+FUT_API fut_exc_t *fut_exc_new_with_data(const fut_exc_type_t *type, int code,
+                                         const char *message, void *data,
+                                         fut_free_fn free_data);
+FUT_API fut_exc_t *fut_exc_ref(fut_exc_t *e); /* returns e; NULL-safe */
+FUT_API void fut_exc_unref(fut_exc_t *e);     /* NULL-safe; any thread */
+FUT_API const fut_exc_type_t *fut_exc_type(const fut_exc_t *e);
+/* True if e's type is `type` or derives from it (walks base). */
+FUT_API bool fut_exc_is(const fut_exc_t *e, const fut_exc_type_t *type);
+FUT_API int fut_exc_code(const fut_exc_t *e);            /* 0 if e is NULL */
+FUT_API const char *fut_exc_message(const fut_exc_t *e); /* may be NULL */
+FUT_API void *fut_exc_data(const fut_exc_t *e);          /* may be NULL */
+
+/* ------------------------------------------------------------------------
+ * Completing a future from another thread
+ *
+ * The C side of asyncio's wrap_future(): the only cross-thread path. A
+ * sender is made on the loop thread and holds a reference to the future.
+ * Any thread may then complete the future exactly once through it; the
+ * completion is applied on the loop thread, via call_soon_threadsafe, and
+ * never inside the sending call. If the future is done by then (cancelled
+ * meanwhile), the value is freed with its free_value and the exception
+ * unreferenced. A send that returns FUT_OK consumes the sender.
+ *
+ * If the loop refuses the hand-off, the send returns FUT_ELOOP and took
+ * nothing: the sender stays valid, the caller keeps the value. It may retry,
+ * or release the sender with fut_sender_free() on the loop thread.
+ * ------------------------------------------------------------------------ */
+
+typedef struct fut_sender fut_sender_t;
+
+/* Loop thread. NULL if f is NULL, the loop has no call_soon_threadsafe, or
+   out of memory. */
+FUT_API fut_sender_t *fut_sender_new(fut_t *f);
+/* Any thread. Takes value (and free_value) on FUT_OK. FUT_EINVAL, FUT_ELOOP. */
+FUT_API int fut_sender_set_result(fut_sender_t *s, void *value,
+                                  fut_free_fn free_value);
+/* Any thread. Takes the exc reference on FUT_OK. FUT_EINVAL if s or exc is
+   NULL, FUT_ELOOP. */
+FUT_API int fut_sender_set_exception(fut_sender_t *s, fut_exc_t *exc);
+/* Any thread. Cancels with a copy of msg (may be NULL). FUT_ENOMEM (nothing
+   consumed, retry later), FUT_EINVAL, FUT_ELOOP. */
+FUT_API int fut_sender_cancel(fut_sender_t *s, const char *msg);
+/* Loop thread: drop a sender that will not be used (never sent, or refused),
+   leaving the future as it is. NULL-safe. */
+FUT_API void fut_sender_free(fut_sender_t *s);
+
+/* ------------------------------------------------------------------------
+ * Memory
+ * ------------------------------------------------------------------------ */
+
+/* Every allocation of the library goes through this. Process-wide: set it
+   before any other call, while no object of the library is alive. The hooks
+   must be thread-safe if senders or exceptions are used from other threads.
+   FUT_EINVAL if a member is NULL; NULL restores malloc/realloc/free. */
+typedef struct fut_allocator {
+  void *(*malloc)(void *ud, size_t size);
+  void *(*realloc)(void *ud, void *ptr, size_t size);
+  void (*free)(void *ud, void *ptr);
+  void *ud;
+} fut_allocator_t;
+FUT_API int fut_set_allocator(const fut_allocator_t *a);
+
+/* ------------------------------------------------------------------------
+ * Debugging
+ * ------------------------------------------------------------------------ */
+
+/* asyncio-style text, snprintf-like: returns the length needed (without the
+   NUL), writes at most len bytes, NUL-terminates when len > 0; buf NULL with
+   len 0 only measures. FUT_EINVAL if f is NULL, or buf NULL with len > 0.
+     <Future pending>            <Future pending cb=[N]>
+     <Future cancelled>          <Future cancelled message='...'>
+     <Future finished result=0x...>   (the pointer as %p prints it)
+     <Future finished exception=TypeName(code, 'message')>
+   An exception without a message prints as TypeName(code). */
+FUT_API int fut_describe(const fut_t *f, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * The bundled loop
+ *
+ * A small, complete fut_loop_t host for programs with no loop of their own,
+ * and for tests: FIFO call_soon, a call_soon_threadsafe that wakes a sleeping
+ * loop, timers, a settable current context and a replaceable exception
+ * handler. Loop-thread only unless marked "any thread".
+ * ------------------------------------------------------------------------ */
+
+typedef struct fut_mainloop fut_mainloop_t;
+
+/* A new loop, or NULL out of memory. */
+FUT_API fut_mainloop_t *fut_mainloop_new(void);
+/* The hook table to pass to fut_create(). The host may replace its
+   exception_handler member (the default prints one line to stderr); the
+   other members belong to the loop. NULL if m is NULL. */
+FUT_API fut_loop_t *fut_mainloop_loop(fut_mainloop_t *m);
+/* Schedule fn(arg) on the loop, delay_ms from now (0: like call_soon). Timers
+   with the same deadline run in the order they were added. destroy_arg (may
+   be NULL) runs instead of fn if the loop is closed first. FUT_EINVAL,
+   FUT_ENOMEM, FUT_ELOOP (closed). */
+FUT_API int fut_mainloop_call_later(fut_mainloop_t *m, uint64_t delay_ms,
+                                    fut_work_fn fn, void *arg,
+                                    fut_free_fn destroy_arg);
+/* One iteration, like asyncio's _run_once: if nothing is ready, sleep until
+   work arrives, a timer is due, or timeout_ms passes (-1: no limit, 0: do not
+   sleep); then run exactly the work that was ready when the iteration began
+   (work queued meanwhile waits for the next one). Returns how many units ran,
+   FUT_EINVAL, or FUT_ENOTSUP when called from inside the running loop. */
+FUT_API int fut_mainloop_run_once(fut_mainloop_t *m, int timeout_ms);
+/* Iterate until f is done (sleeping, not spinning, while waiting for timers
+   or other threads) or fut_mainloop_stop() is called. FUT_OK when f is done,
+   FUT_EINVALIDSTATE if stopped first, FUT_EINVAL, FUT_ENOTSUP (nested). */
+FUT_API int fut_mainloop_run_until_done(fut_mainloop_t *m, fut_t *f);
+/* Iterate until fut_mainloop_stop(). FUT_OK, FUT_EINVAL, FUT_ENOTSUP. */
+FUT_API int fut_mainloop_run(fut_mainloop_t *m);
+/* Any thread: make the running (or next) run/run_until_done return after
+   the current iteration. */
+FUT_API void fut_mainloop_stop(fut_mainloop_t *m);
+/* Set the context that call_soon work captured with context == NULL will
+   run in (current_context hook). While a unit of work runs, the current
+   context is the one it was scheduled with. */
+FUT_API void fut_mainloop_set_context(fut_mainloop_t *m, void *context);
+FUT_API void *fut_mainloop_get_context(fut_mainloop_t *m);
+/* Refuse all new work, then run what was already accepted until none is
+   left (work it queues is refused); timers not yet due get their
+   destroy_arg. FUT_EINVALIDSTATE from inside the running loop. Idempotent. */
+FUT_API int fut_mainloop_close(fut_mainloop_t *m);
+/* Close (see above), then free the loop. Every thread that may still call
+   its hooks must be gone. NULL-safe. */
+FUT_API void fut_mainloop_free(fut_mainloop_t *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBFUTURE_H */

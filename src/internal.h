@@ -1,0 +1,115 @@
+/* Internal declarations shared by the library's source files. Nothing here
+   is API. */
+#ifndef FUT_INTERNAL_H
+#define FUT_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "libfuture.h"
+
+/* Internal non-static functions: visible to the other objects of the
+   library, never exported from the shared object. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define FUT_INTERNAL __attribute__((visibility("hidden")))
+#  define FUT_LIKELY(x) __builtin_expect(!!(x), 1)
+#  define FUT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define FUT_INTERNAL
+#  define FUT_LIKELY(x) (x)
+#  define FUT_UNLIKELY(x) (x)
+#endif
+
+/* ---- memory (alloc.c) ---- */
+
+FUT_INTERNAL void *fut__malloc(size_t size);
+FUT_INTERNAL void *fut__realloc(void *ptr, size_t size);
+FUT_INTERNAL void fut__free(void *ptr);
+
+/* ---- exceptions (exc.c) ---- */
+
+struct fut_exc {
+  /* Static exceptions (the out-of-memory MemoryError, the message-less
+     CancelledError) have is_static set: reference counting ignores them. */
+  atomic_uint refs;
+  bool is_static;
+  int code;
+  const fut_exc_type_t *type;
+  void *data;
+  fut_free_fn free_data;
+  const char *message;  /* NULL, or points into text[] */
+  char text[];
+};
+
+/* Like fut_exc_new() but NULL when out of memory, so callers that must not
+   change anything on failure can tell. message may be NULL. */
+FUT_INTERNAL fut_exc_t *fut__exc_create(const fut_exc_type_t *type, int code,
+                                        const char *message);
+FUT_INTERNAL extern fut_exc_t fut__cancelled_plain; /* no message */
+
+/* ---- the future (future.c) ---- */
+
+/* A registered done-callback. Once the future is done and the entry handed
+   to call_soon, `context` is dead and holds the owning future instead, so
+   the trampoline can find it without any allocation. */
+struct fut_cb {
+  fut_done_fn fn;
+  void *data;
+  void *context;
+  fut_free_fn destroy;
+};
+
+/* The second and later callbacks. After completion the array stays attached
+   to the future as the storage of the scheduled entries until it dies. */
+struct fut_cbvec {
+  uint32_t len, cap;
+  struct fut_cb items[];
+};
+
+enum {
+  FUT_F_CB0 = 1,     /* the inline slot holds a pending callback */
+  FUT_F_EXC = 2,     /* FINISHED with an exception (else with a result) */
+  FUT_F_LOG_EXC = 4  /* the exception was never retrieved */
+};
+
+/* 56 bytes on LP64: one allocation, the hot fields in one cache line. The
+   inline callback's context/destroy are only needed while pending, so they
+   share storage with the outcome, which only exists once done. */
+struct fut {
+  fut_loop_t *loop;
+  uint32_t refs;  /* not atomic: a future belongs to its loop's thread */
+  uint8_t state;  /* fut_state_t */
+  uint8_t flags;  /* FUT_F_* */
+  fut_done_fn cb0_fn;
+  void *cb0_data;
+  union {
+    struct {
+      void *context;
+      fut_free_fn destroy;
+    } cb0;       /* PENDING */
+    struct {
+      void *value;
+      fut_free_fn free_value;
+    } result;    /* FINISHED without FUT_F_EXC */
+    fut_exc_t *exc; /* FINISHED with FUT_F_EXC, or the CANCELLED error */
+  } u;
+  struct fut_cbvec *more;
+};
+
+/* Cancel a pending future with `exc` (a CancelledError whose message is the
+   cancel message; the future takes it). Returns 1, or 0 if already done
+   (exc left to the caller). Never allocates. */
+FUT_INTERNAL int fut__cancel_with(fut_t *f, fut_exc_t *exc);
+/* How many callbacks wait in f's pending list. */
+FUT_INTERNAL size_t fut__pending_callbacks(const fut_t *f);
+
+/* ---- reporting (debug.c) ---- */
+
+/* Hand an error nobody can return to the loop's exception_handler, or write
+   one line to stderr. */
+FUT_INTERNAL void fut__report(fut_loop_t *loop, fut_t *f, const fut_exc_t *exc,
+                              const char *message);
+/* "Name(code, 'message')" or "Name(code)", snprintf-like. */
+FUT_INTERNAL int fut__exc_format(const fut_exc_t *e, char *buf, size_t len);
+
+#endif

@@ -164,8 +164,8 @@ FUT_API bool fut_cancelled(const fut_t *f);
    allocates. */
 FUT_API int fut_set_result(fut_t *f, void *value, fut_free_fn free_value);
 /* PENDING -> FINISHED with an exception; takes the caller's reference to
-   `exc`. FUT_EINVAL if exc is NULL, FUT_EINVALIDSTATE if already done (in both
-   cases exc stays the caller's). A CancelledError makes the future FINISHED,
+   `exc`. FUT_EINVALIDSTATE if already done (checked first, as asyncio does),
+   else FUT_EINVAL if exc is NULL; in both cases exc stays the caller's. A CancelledError makes the future FINISHED,
    not cancelled. Never allocates. */
 FUT_API int fut_set_exception(fut_t *f, fut_exc_t *exc);
 /* The result, borrowed: the same pointer each time; valid while the future

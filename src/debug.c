@@ -118,10 +118,17 @@ void fut__report(fut_loop_t *loop, fut_t *f, const fut_exc_t *exc,
     loop->exception_handler(loop, f, exc, message);
     return;
   }
-  /* One line, written with one call, so reports from several loops do not
-     interleave mid-line. */
-  char desc[200];
+  /* Exactly one line, written with one call so that reports from several
+     loops do not interleave; newlines in user text would break the line. */
+  char desc[200], line[640];
   if (!f || fut_describe(f, desc, sizeof desc) < 0)
     desc[0] = '\0';
-  fprintf(stderr, "libfuture: %s%s%s\n", message, desc[0] ? " " : "", desc);
+  int n = snprintf(line, sizeof line, "libfuture: %s%s%s", message,
+                   desc[0] ? " " : "", desc);
+  size_t end = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+  for (size_t i = 0; i < end; i++)
+    if (line[i] == '\n' || line[i] == '\r')
+      line[i] = ' ';
+  line[end] = '\n';
+  fwrite(line, 1, end + 1, stderr);
 }

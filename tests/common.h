@@ -1,0 +1,110 @@
+/* Shared test harness: a scriptable fake loop, a counting and failing
+   allocator, and value slots whose destructor calls are counted. */
+#ifndef FUT_TEST_COMMON_H
+#define FUT_TEST_COMMON_H
+
+/* cmocka.h is not self-contained (c-library-craft A.9). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <libfuture.h>
+
+/* ---- a fake loop whose call_soon queues FIFO and can be scripted ---- */
+
+typedef struct test_loop test_loop_t;
+
+/* Runs inside call_soon, before the work is queued or refused: used to
+   re-enter the library from the hook. `n` is the 1-based call number. */
+typedef void (*tl_hook_fn)(test_loop_t *tl, int n, fut_work_fn fn, void *arg,
+                           void *context);
+
+typedef struct tl_item {
+  fut_work_fn fn;
+  void *arg;
+  void *context;
+} tl_item_t;
+
+struct test_loop {
+  fut_loop_t base;          /* first: a fut_loop_t * is a test_loop_t * */
+  tl_item_t *items;         /* FIFO, plain malloc (not the library's) */
+  size_t head, len, cap;
+  int calls;                /* call_soon calls seen, refused ones included */
+  int refuse_from;          /* refuse call numbers >= this (0: never) */
+  int refuse_only;          /* refuse exactly this call number (0: never) */
+  tl_hook_fn hook;          /* see tl_hook_fn */
+  void *hook_data;
+  void *current;            /* what current_context returns */
+  void *running_context;    /* context of the work being run now */
+  int reports;              /* exception_handler calls */
+  char last_report[512];
+  const fut_exc_t *last_report_exc;
+  fut_t *last_report_fut;
+  int ts_calls;             /* call_soon_threadsafe calls, refused included */
+  int ts_refuse_from;       /* refuse threadsafe calls >= this (0: never) */
+};
+
+/* with_context/with_handler: install the optional hooks. */
+void tl_init(test_loop_t *tl, bool with_context, bool with_handler);
+/* Run queued work FIFO until the queue is empty (work queued while running
+   runs too); returns how many ran. */
+int tl_run(test_loop_t *tl);
+/* Run only what is queued now; returns how many ran. */
+int tl_run_once(test_loop_t *tl);
+size_t tl_pending(const test_loop_t *tl);
+/* Install a call_soon_threadsafe hook that queues on call_soon's FIFO. It
+   counts in ts_calls and refuses per ts_refuse_from; `hook`, `calls` and
+   refuse_* concern call_soon only. Not locked: the "other thread" must be
+   the loop's own (tests that need real threads bring their own loop). */
+void tl_enable_threadsafe(test_loop_t *tl);
+/* A new future on tl; fails the test if it cannot be made. */
+fut_t *tl_future(test_loop_t *tl);
+/* Asserts nothing is left queued and frees the queue. */
+void tl_fini(test_loop_t *tl);
+
+/* ---- counting, failing allocator (thread-safe) ---- */
+
+void ta_install(void);     /* installs it and zeroes every counter */
+void ta_uninstall(void);   /* restores malloc; asserts no live block */
+void ta_fail_at(long n);   /* fail the n-th allocation from now on (1-based);
+                              0: never */
+void ta_fail_from(long n); /* fail every allocation from the n-th on */
+long ta_allocs(void);      /* successful allocations since install */
+long ta_failed(void);      /* allocations refused */
+long ta_live(void);        /* blocks allocated and not freed */
+
+/* ---- value slots: static addresses whose frees are counted ---- */
+
+#define TV_SLOTS 4096
+void tv_reset(void);
+void *tv(int i);            /* the address of slot i */
+int tv_index(const void *p);
+void tv_free(void *p);      /* a fut_free_fn that counts */
+int tv_freed(int i);        /* how many times slot i was freed */
+int tv_total_freed(void);
+
+/* ---- a done-callback that records the slots it was called with ---- */
+
+#define REC_MAX 4096
+extern int rec_log[REC_MAX];  /* slot indexes, in call order */
+extern fut_t *rec_fut[REC_MAX];
+extern int rec_len;
+void rec_reset(void);
+void rec_cb(fut_t *f, void *data);   /* appends tv_index(data) */
+void rec_cb2(fut_t *f, void *data);  /* same, a different function */
+
+/* ---- fut_describe checks ---- */
+
+/* fut_describe(f) is exactly `want` (and returns its length). */
+void assert_describe_is(const fut_t *f, const char *want);
+/* f is pending with n registered callbacks ("<Future pending>" for 0). */
+void assert_describe_pending(const fut_t *f, size_t n);
+
+/* ---- a few exception types of our own ---- */
+extern const fut_exc_type_t TEST_IO_ERROR;      /* base: FUT_EXC_ERROR */
+extern const fut_exc_type_t TEST_EOF_ERROR;     /* base: TEST_IO_ERROR */
+
+#endif

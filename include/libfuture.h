@@ -261,7 +261,8 @@ FUT_API void *fut_exc_data(const fut_exc_t *e);          /* may be NULL */
 typedef struct fut_sender fut_sender_t;
 
 /* Loop thread. NULL if f is NULL, the loop has no call_soon_threadsafe, or
-   out of memory. */
+   out of memory. The completion will be applied in the loop's current
+   context as it is now (handed to call_soon_threadsafe as `context`). */
 FUT_API fut_sender_t *fut_sender_new(fut_t *f);
 /* Any thread. Takes value (and free_value) on FUT_OK. FUT_EINVAL, FUT_ELOOP. */
 FUT_API int fut_sender_set_result(fut_sender_t *s, void *value,
@@ -334,16 +335,22 @@ FUT_API int fut_mainloop_call_later(fut_mainloop_t *m, uint64_t delay_ms,
    work arrives, a timer is due, or timeout_ms passes (-1: no limit, 0: do not
    sleep); then run exactly the work that was ready when the iteration began
    (work queued meanwhile waits for the next one). Returns how many units ran,
-   FUT_EINVAL, or FUT_ENOTSUP when called from inside the running loop. */
+   FUT_EINVAL (also for timeout_ms < -1), FUT_ENOTSUP when called from inside
+   the running loop, FUT_EINVALIDSTATE once the loop is closed. Ignores stop
+   requests (they belong to the run functions below). */
 FUT_API int fut_mainloop_run_once(fut_mainloop_t *m, int timeout_ms);
 /* Iterate until f is done (sleeping, not spinning, while waiting for timers
-   or other threads) or fut_mainloop_stop() is called. FUT_OK when f is done,
-   FUT_EINVALIDSTATE if stopped first, FUT_EINVAL, FUT_ENOTSUP (nested). */
+   or other threads) or fut_mainloop_stop() is called; then, like asyncio's
+   run_until_complete, one more non-sleeping iteration runs the callbacks
+   f's completion scheduled. FUT_OK when f is done, FUT_EINVALIDSTATE if
+   stopped first or the loop is closed, FUT_EINVAL (also when f belongs to
+   another loop), FUT_ENOTSUP (nested). */
 FUT_API int fut_mainloop_run_until_done(fut_mainloop_t *m, fut_t *f);
-/* Iterate until fut_mainloop_stop(). FUT_OK, FUT_EINVAL, FUT_ENOTSUP. */
+/* Iterate until fut_mainloop_stop(). FUT_OK, FUT_EINVAL, FUT_ENOTSUP,
+   FUT_EINVALIDSTATE (closed). */
 FUT_API int fut_mainloop_run(fut_mainloop_t *m);
 /* Any thread: make the running (or next) run/run_until_done return after
-   the current iteration. */
+   the current iteration; the request is consumed by the run it stops. */
 FUT_API void fut_mainloop_stop(fut_mainloop_t *m);
 /* Set the context that call_soon work captured with context == NULL will
    run in (current_context hook). While a unit of work runs, the current
@@ -355,7 +362,8 @@ FUT_API void *fut_mainloop_get_context(fut_mainloop_t *m);
    destroy_arg. FUT_EINVALIDSTATE from inside the running loop. Idempotent. */
 FUT_API int fut_mainloop_close(fut_mainloop_t *m);
 /* Close (see above), then free the loop. Every thread that may still call
-   its hooks must be gone. NULL-safe. */
+   its hooks must be gone. NULL-safe. From inside a running unit it does
+   nothing but report the misuse to the exception handler. */
 FUT_API void fut_mainloop_free(fut_mainloop_t *m);
 
 #ifdef __cplusplus

@@ -1,0 +1,514 @@
+/* The bundled event loop: a complete fut_loop_t host for programs that have
+   no loop of their own, and for tests.
+
+   Shape (asyncio's BaseEventLoop._run_once, in C):
+   - `ready`: the loop-thread FIFO that call_soon appends to;
+   - `ts`: a second FIFO behind a mutex, for call_soon_threadsafe, so that
+     other threads never touch `ready`;
+   - `timers`: a binary min-heap keyed by (deadline, seq), so timers with
+     equal deadlines keep their insertion order.
+   An iteration moves `ts` and the due timers into `ready`, sleeps on the
+   condition variable if nothing is ready, then runs exactly the units that
+   were ready at that point; work they queue waits for the next iteration.
+
+   Running never allocates except to grow `ready` while collecting, and that
+   growth may fail: whatever does not fit stays where it was (in `ts` or the
+   heap) and is collected by a later iteration. `ready` starts with room, and
+   never shrinks, so every iteration makes progress. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+typedef struct ml_item {
+  fut_work_fn fn;
+  void *arg;
+  void *context;
+} ml_item_t;
+
+typedef struct ml_ring {
+  ml_item_t *items;
+  size_t head, len, cap;
+} ml_ring_t;
+
+typedef struct ml_timer {
+  uint64_t deadline; /* CLOCK_MONOTONIC, ms */
+  uint64_t seq;      /* insertion order, breaks deadline ties */
+  ml_item_t item;
+  fut_free_fn destroy_arg;
+} ml_timer_t;
+
+struct fut_mainloop {
+  ml_ring_t ready;
+  ml_timer_t *timers;
+  size_t ntimers, timers_cap;
+  uint64_t next_seq;
+  void *context;  /* what current_context returns */
+  bool running;   /* a run function or close is on the stack */
+  bool closed;    /* written under `lock`: call_soon_threadsafe reads it */
+  atomic_bool stop;
+  pthread_mutex_t lock; /* guards `ts` and `closed` */
+  pthread_cond_t wake;  /* signalled by call_soon_threadsafe and stop */
+  ml_ring_t ts;
+  /* Deliberately not the first member: the hooks find the loop by offset,
+     so nothing relies on the hook table's position. */
+  fut_loop_t loop;
+};
+
+#define ML_INITIAL_CAP 16
+/* The longest single sleep: it keeps the timespec arithmetic far from any
+   overflow; a longer wait simply sleeps again. */
+#define ML_MAX_SLEEP_MS (24u * 3600u * 1000u)
+
+static fut_mainloop_t *from_loop(fut_loop_t *loop)
+{
+  return (fut_mainloop_t *)(void *)((char *)loop -
+                                    offsetof(fut_mainloop_t, loop));
+}
+
+/* Milliseconds of CLOCK_MONOTONIC. Deadlines round the start up and the
+   clock reads round down, so a timer never fires before its delay. */
+static uint64_t now_ms(bool round_up)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  return ms + (round_up && ts.tv_nsec % 1000000 != 0);
+}
+
+/* ---- the FIFO ring ---- */
+
+/* Make room for `need` items; false (ring unchanged) when out of memory. */
+static bool ring_reserve(ml_ring_t *r, size_t need)
+{
+  if (need <= r->cap)
+    return true;
+  size_t cap = r->cap ? r->cap : ML_INITIAL_CAP;
+  while (cap < need) {
+    if (cap > SIZE_MAX / 2 / sizeof *r->items)
+      return false;
+    cap *= 2;
+  }
+  ml_item_t *items = fut__realloc(r->items, cap * sizeof *items);
+  if (!items)
+    return false;
+  /* A wrapped tail ([0, head+len-cap)) moves after the old end, which the
+     at-least-doubled capacity always has room for. */
+  if (r->head + r->len > r->cap)
+    memcpy(items + r->cap, items, (r->head + r->len - r->cap) * sizeof *items);
+  r->items = items;
+  r->cap = cap;
+  return true;
+}
+
+/* The caller has reserved room. */
+static void ring_push(ml_ring_t *r, ml_item_t it)
+{
+  r->items[(r->head + r->len) % r->cap] = it;
+  r->len++;
+}
+
+static ml_item_t ring_pop(ml_ring_t *r)
+{
+  ml_item_t it = r->items[r->head];
+  r->head = (r->head + 1) % r->cap;
+  r->len--;
+  return it;
+}
+
+/* Room for one more in `ready`, growing it if it is full. */
+static bool ready_room(fut_mainloop_t *m)
+{
+  return ring_reserve(&m->ready, m->ready.len + 1);
+}
+
+/* ---- the timer heap ---- */
+
+static bool timer_before(const ml_timer_t *a, const ml_timer_t *b)
+{
+  return a->deadline != b->deadline ? a->deadline < b->deadline
+                                    : a->seq < b->seq;
+}
+
+static void timer_swap(ml_timer_t *h, size_t i, size_t j)
+{
+  ml_timer_t t = h[i];
+  h[i] = h[j];
+  h[j] = t;
+}
+
+static ml_timer_t timer_pop(fut_mainloop_t *m)
+{
+  ml_timer_t *h = m->timers;
+  ml_timer_t top = h[0];
+  h[0] = h[--m->ntimers];
+  for (size_t i = 0;;) {
+    size_t l = 2 * i + 1, r = l + 1, min = i;
+    if (l < m->ntimers && timer_before(&h[l], &h[min]))
+      min = l;
+    if (r < m->ntimers && timer_before(&h[r], &h[min]))
+      min = r;
+    if (min == i)
+      break;
+    timer_swap(h, i, min);
+    i = min;
+  }
+  return top;
+}
+
+/* ---- the hooks ---- */
+
+static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
+                          void *context)
+{
+  if (!loop || !fn)
+    return FUT_EINVAL;
+  fut_mainloop_t *m = from_loop(loop);
+  if (m->closed)
+    return FUT_ELOOP;
+  if (!ready_room(m))
+    return FUT_ENOMEM;
+  ring_push(&m->ready, (ml_item_t){fn, arg, context});
+  return 0;
+}
+
+static int hook_call_soon_threadsafe(fut_loop_t *loop, fut_work_fn fn,
+                                     void *arg, void *context)
+{
+  if (!loop || !fn)
+    return FUT_EINVAL;
+  fut_mainloop_t *m = from_loop(loop);
+  int rc = 0;
+  pthread_mutex_lock(&m->lock);
+  if (m->closed)
+    rc = FUT_ELOOP;
+  else if (!ring_reserve(&m->ts, m->ts.len + 1))
+    rc = FUT_ENOMEM;
+  else {
+    ring_push(&m->ts, (ml_item_t){fn, arg, context});
+    pthread_cond_signal(&m->wake);
+  }
+  pthread_mutex_unlock(&m->lock);
+  return rc;
+}
+
+static void *hook_current_context(fut_loop_t *loop)
+{
+  return from_loop(loop)->context;
+}
+
+/* The library's own last-resort line ("libfuture: <message> <future>"),
+   so that a loop without a host handler reports like one without a loop. */
+static void default_exception_handler(fut_loop_t *loop, fut_t *fut,
+                                      const fut_exc_t *exc, const char *message)
+{
+  (void)loop;
+  fut__report(NULL, fut, exc, message ? message : "(no message)");
+}
+
+/* ---- life cycle ---- */
+
+fut_mainloop_t *fut_mainloop_new(void)
+{
+  fut_mainloop_t *m = fut__malloc(sizeof *m);
+  if (!m)
+    return NULL;
+  memset(m, 0, sizeof *m);
+  /* `ready` gets its room now: collecting then always makes progress. */
+  if (!ring_reserve(&m->ready, ML_INITIAL_CAP))
+    goto fail_mem;
+  pthread_condattr_t attr;
+  if (pthread_condattr_init(&attr) != 0)
+    goto fail_mem;
+  /* Sleeps are measured on the monotonic clock, like the timers: a
+     wall-clock jump must not shorten or stretch them. */
+  int rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  if (rc == 0)
+    rc = pthread_cond_init(&m->wake, &attr);
+  pthread_condattr_destroy(&attr);
+  if (rc != 0)
+    goto fail_mem;
+  if (pthread_mutex_init(&m->lock, NULL) != 0) {
+    pthread_cond_destroy(&m->wake);
+    goto fail_mem;
+  }
+  atomic_init(&m->stop, false);
+  m->loop.call_soon = hook_call_soon;
+  m->loop.call_soon_threadsafe = hook_call_soon_threadsafe;
+  m->loop.current_context = hook_current_context;
+  m->loop.exception_handler = default_exception_handler;
+  return m;
+fail_mem:
+  fut__free(m->ready.items);
+  fut__free(m);
+  return NULL;
+}
+
+fut_loop_t *fut_mainloop_loop(fut_mainloop_t *m)
+{
+  return m ? &m->loop : NULL;
+}
+
+void fut_mainloop_set_context(fut_mainloop_t *m, void *context)
+{
+  if (m)
+    m->context = context;
+}
+
+void *fut_mainloop_get_context(fut_mainloop_t *m)
+{
+  return m ? m->context : NULL;
+}
+
+/* Like asyncio's call_later, the timer runs in the context current when it
+   was scheduled (the API has no context argument). */
+int fut_mainloop_call_later(fut_mainloop_t *m, uint64_t delay_ms,
+                            fut_work_fn fn, void *arg, fut_free_fn destroy_arg)
+{
+  if (!m || !fn)
+    return FUT_EINVAL;
+  if (m->closed)
+    return FUT_ELOOP;
+  if (m->ntimers == m->timers_cap) {
+    size_t cap = m->timers_cap ? m->timers_cap * 2 : ML_INITIAL_CAP;
+    if (cap > SIZE_MAX / sizeof *m->timers)
+      return FUT_ENOMEM;
+    ml_timer_t *t = fut__realloc(m->timers, cap * sizeof *t);
+    if (!t)
+      return FUT_ENOMEM;
+    m->timers = t;
+    m->timers_cap = cap;
+  }
+  /* Rounding up would make a 0 delay wait for the next millisecond. */
+  uint64_t now = now_ms(delay_ms > 0);
+  ml_timer_t t = {
+      .deadline = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms,
+      .seq = m->next_seq++,
+      .item = {fn, arg, m->context},
+      .destroy_arg = destroy_arg};
+  /* Sift up. */
+  size_t i = m->ntimers++;
+  for (; i > 0 && timer_before(&t, &m->timers[(i - 1) / 2]); i = (i - 1) / 2)
+    m->timers[i] = m->timers[(i - 1) / 2];
+  m->timers[i] = t;
+  return FUT_OK;
+}
+
+/* ---- running ---- */
+
+/* Move the other threads' work, then the timers due at `now`, behind what
+   is already ready (asyncio's order). What does not fit, when `ready`
+   cannot grow, stays queued for a later iteration, in order. */
+static void collect(fut_mainloop_t *m, uint64_t now)
+{
+  pthread_mutex_lock(&m->lock);
+  if (m->ts.len > 0) {
+    (void)ring_reserve(&m->ready, m->ready.len + m->ts.len);
+    while (m->ts.len > 0 && m->ready.len < m->ready.cap)
+      ring_push(&m->ready, ring_pop(&m->ts));
+  }
+  pthread_mutex_unlock(&m->lock);
+  while (m->ntimers > 0 && m->timers[0].deadline <= now && ready_room(m))
+    ring_push(&m->ready, timer_pop(m).item);
+}
+
+/* Sleep until another thread queues work, the first timer is due, the
+   timeout passes (-1: never) or, when `stoppable`, stop is requested. */
+static void wait_for_work(fut_mainloop_t *m, int timeout_ms, bool stoppable)
+{
+  uint64_t limit =
+      timeout_ms < 0 ? UINT64_MAX : now_ms(true) + (uint64_t)timeout_ms;
+  pthread_mutex_lock(&m->lock);
+  while (m->ts.len == 0 && !(stoppable && atomic_load(&m->stop))) {
+    uint64_t now = now_ms(false);
+    uint64_t wake = limit;
+    if (m->ntimers > 0 && m->timers[0].deadline < wake)
+      wake = m->timers[0].deadline;
+    if (now >= wake)
+      break;
+    if (wake == UINT64_MAX) {
+      pthread_cond_wait(&m->wake, &m->lock);
+      continue;
+    }
+    if (wake - now > ML_MAX_SLEEP_MS)
+      wake = now + ML_MAX_SLEEP_MS;
+    struct timespec at = {.tv_sec = (time_t)(wake / 1000u),
+                          .tv_nsec = (long)(wake % 1000u) * 1000000L};
+    /* Timeouts and spurious wake-ups both just re-check the conditions. */
+    (void)pthread_cond_timedwait(&m->wake, &m->lock, &at);
+  }
+  pthread_mutex_unlock(&m->lock);
+}
+
+/* Run the first n ready units, each in the context it was scheduled with. */
+static void run_units(fut_mainloop_t *m, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    ml_item_t it = ring_pop(&m->ready);
+    void *saved = m->context;
+    m->context = it.context;
+    it.fn(it.arg);
+    m->context = saved;
+  }
+}
+
+static int iterate(fut_mainloop_t *m, int timeout_ms, bool stoppable)
+{
+  collect(m, now_ms(false));
+  if (m->ready.len == 0 && timeout_ms != 0) {
+    wait_for_work(m, timeout_ms, stoppable);
+    collect(m, now_ms(false));
+  }
+  size_t n = m->ready.len < INT_MAX ? m->ready.len : INT_MAX;
+  run_units(m, n);
+  return (int)n;
+}
+
+/* Shared entry checks of the run functions. A closed loop can never get
+   work again, so running it would only sleep forever (asyncio raises
+   "Event loop is closed"). */
+static int run_check(const fut_mainloop_t *m)
+{
+  if (!m)
+    return FUT_EINVAL;
+  if (m->running)
+    return FUT_ENOTSUP;
+  if (m->closed)
+    return FUT_EINVALIDSTATE;
+  return FUT_OK;
+}
+
+/* run_once ignores stop requests: they belong to run/run_until_done, and a
+   pending one must not turn a host's run_once(-1) loop into a spin. */
+int fut_mainloop_run_once(fut_mainloop_t *m, int timeout_ms)
+{
+  int rc = run_check(m);
+  if (rc != FUT_OK)
+    return rc;
+  if (timeout_ms < -1)
+    return FUT_EINVAL;
+  m->running = true;
+  rc = iterate(m, timeout_ms, false);
+  m->running = false;
+  return rc;
+}
+
+/* Stop requests: stop() sets the flag and wakes the loop; a run consumes the
+   flag when it returns after an iteration in which the flag was seen. A stop
+   requested while no run is active therefore makes the next run return
+   after one (non-sleeping if idle) iteration, like asyncio's stop() before
+   run_forever(). */
+static bool take_stop(fut_mainloop_t *m)
+{
+  return atomic_exchange(&m->stop, false);
+}
+
+/* Like asyncio's run_until_complete, one more non-sleeping iteration runs
+   after f is done (even if it was done already), so that the callbacks its
+   completion scheduled have run when this returns. f is pinned so that a
+   unit dropping the caller's reference cannot free it under us. */
+int fut_mainloop_run_until_done(fut_mainloop_t *m, fut_t *f)
+{
+  if (!f)
+    return FUT_EINVAL;
+  int rc = run_check(m);
+  if (rc != FUT_OK)
+    return rc;
+  /* A future of another loop could never be completed by this one. */
+  if (fut_get_loop(f) != &m->loop)
+    return FUT_EINVAL;
+  m->running = true;
+  fut_ref(f);
+  while (!fut_done(f)) {
+    iterate(m, -1, true);
+    if (take_stop(m))
+      break;
+  }
+  rc = FUT_EINVALIDSTATE;
+  if (fut_done(f)) {
+    iterate(m, 0, false);
+    rc = FUT_OK;
+  }
+  m->running = false;
+  fut_unref(f);
+  return rc;
+}
+
+int fut_mainloop_run(fut_mainloop_t *m)
+{
+  int rc = run_check(m);
+  if (rc != FUT_OK)
+    return rc;
+  m->running = true;
+  do
+    iterate(m, -1, true);
+  while (!take_stop(m));
+  m->running = false;
+  return FUT_OK;
+}
+
+void fut_mainloop_stop(fut_mainloop_t *m)
+{
+  if (!m)
+    return;
+  atomic_store(&m->stop, true);
+  /* Under the lock: the loop checks the flag under it before sleeping, so
+     the signal cannot fall between its check and its wait. */
+  pthread_mutex_lock(&m->lock);
+  pthread_cond_signal(&m->wake);
+  pthread_mutex_unlock(&m->lock);
+}
+
+int fut_mainloop_close(fut_mainloop_t *m)
+{
+  if (!m)
+    return FUT_EINVAL;
+  if (m->running)
+    return FUT_EINVALIDSTATE;
+  if (m->closed)
+    return FUT_OK;
+  pthread_mutex_lock(&m->lock);
+  m->closed = true;
+  pthread_mutex_unlock(&m->lock);
+  /* "Already due" means due when close was called: a timer that falls due
+     while the accepted work drains is not run. */
+  uint64_t cutoff = now_ms(false);
+  m->running = true;
+  for (;;) {
+    collect(m, cutoff);
+    if (m->ready.len == 0)
+      break;
+    run_units(m, m->ready.len);
+  }
+  while (m->ntimers > 0) {
+    ml_timer_t t = timer_pop(m);
+    if (t.destroy_arg)
+      t.destroy_arg(t.item.arg);
+  }
+  m->running = false;
+  return FUT_OK;
+}
+
+void fut_mainloop_free(fut_mainloop_t *m)
+{
+  if (!m)
+    return;
+  /* Freeing the loop under a running unit would pull the ground from under
+     the run that called it: refuse loudly instead of crashing. */
+  if (m->running) {
+    fut__report(&m->loop, NULL, NULL,
+                "fut_mainloop_free() called from inside the running loop: "
+                "ignored");
+    return;
+  }
+  (void)fut_mainloop_close(m);
+  pthread_cond_destroy(&m->wake);
+  pthread_mutex_destroy(&m->lock);
+  fut__free(m->ready.items);
+  fut__free(m->ts.items);
+  fut__free(m->timers);
+  fut__free(m);
+}

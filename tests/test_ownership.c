@@ -436,6 +436,40 @@ static void test_cancel_message_and_error_freed(void **state)
   assert_int_equal(ta_live(), 0);
 }
 
+/* The memory budget: a future with 0 or 1 callback is one allocation, and
+   completing it (set_result, set_exception, cancel without a message),
+   scheduling its callback and running it allocate nothing more. The second
+   callback costs the array, once. */
+static void test_allocation_budget(void **state)
+{
+  (void)state;
+  for (int ncb = 0; ncb <= 2; ncb++) {
+    for (completion_t how = C_RESULT; how < C_COUNT; how++) {
+      fut_exc_t *exc = payload_exc(2);
+      long before = ta_allocs();
+      fut_t *f = new_future();
+      for (int i = 0; i < ncb; i++)
+        assert_int_equal(fut_add_done_callback(f, rec_cb, tv(3), NULL),
+                         FUT_OK);
+      long expected = ncb < 2 ? 1 : 2;
+      assert_int_equal(ta_allocs() - before, expected);
+      if (how == C_RESULT)
+        assert_int_equal(fut_set_result(f, tv(1), NULL), FUT_OK);
+      else if (how == C_EXCEPTION)
+        assert_int_equal(fut_set_exception(f, fut_exc_ref(exc)), FUT_OK);
+      else
+        assert_int_equal(fut_cancel(f, NULL), 1);
+      assert_int_equal(tl_run(&loop), ncb);
+      assert_int_equal(ta_allocs() - before, expected);
+      if (how == C_EXCEPTION)
+        assert_int_equal(fut_exception(f, &(fut_exc_t *){NULL}), FUT_OK);
+      fut_unref(f);
+      fut_exc_unref(exc);
+      assert_int_equal(ta_live(), 0);
+    }
+  }
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -452,6 +486,7 @@ int main(void)
     T(test_add_to_done_future_refused),
     T(test_future_alive_until_callbacks_ran),
     T(test_cancel_message_and_error_freed),
+    T(test_allocation_budget),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,11 +111,16 @@ size_t tl_pending(const test_loop_t *tl)
   return tl->len;
 }
 
-fut_t *tl_future(test_loop_t *tl)
+fut_t *future_on(fut_loop_t *loop)
 {
-  fut_t *f = fut_create(&tl->base);
+  fut_t *f = fut_create(loop);
   assert_non_null(f);
   return f;
+}
+
+fut_t *tl_future(test_loop_t *tl)
+{
+  return future_on(&tl->base);
 }
 
 void tl_fini(test_loop_t *tl)
@@ -123,6 +128,40 @@ void tl_fini(test_loop_t *tl)
   assert_int_equal(tl->len, 0);
   free(tl->items);
   tl->items = NULL;
+}
+
+/* ---- fixture ---- */
+
+test_loop_t tfx_loop;
+
+void tfx_reset(test_loop_t *tl, bool with_context, bool with_handler)
+{
+  tv_reset();
+  rec_reset();
+  tl_init(tl, with_context, with_handler);
+}
+
+int tfx_setup(void **state)
+{
+  ta_install();
+  tfx_reset(&tfx_loop, true, true);
+  *state = &tfx_loop;
+  return 0;
+}
+
+int tfx_teardown(void **state)
+{
+  (void)state;
+  tl_fini(&tfx_loop);
+  ta_uninstall();
+  return 0;
+}
+
+void tfx_next_case(test_loop_t *tl, bool with_context, bool with_handler)
+{
+  assert_int_equal(ta_live(), 0);
+  tl_fini(tl);
+  tfx_reset(tl, with_context, with_handler);
 }
 
 /* ---- allocator ---- */
@@ -318,6 +357,19 @@ void rec_cb(fut_t *f, void *data)
 void rec_cb2(fut_t *f, void *data)
 {
   rec_cb(f, data);
+}
+
+void rec_assert_log(const int *want, int n)
+{
+  assert_int_equal(rec_len, n);
+  for (int i = 0; i < n; i++)
+    assert_int_equal(rec_log[i], want[i]);
+}
+
+void tl_assert_runs(test_loop_t *tl, const int *want, int n)
+{
+  assert_int_equal(tl_run(tl), n);
+  rec_assert_log(want, n);
 }
 
 /* ---- fut_describe checks ---- */

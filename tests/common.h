@@ -62,8 +62,28 @@ size_t tl_pending(const test_loop_t *tl);
 void tl_enable_threadsafe(test_loop_t *tl);
 /* A new future on tl; fails the test if it cannot be made. */
 fut_t *tl_future(test_loop_t *tl);
+/* The same on any loop (the bundled one, a test's own). */
+fut_t *future_on(fut_loop_t *loop);
 /* Asserts nothing is left queued and frees the queue. */
 void tl_fini(test_loop_t *tl);
+
+/* ---- the per-test fixture most test files share ---- */
+
+/* The loop tfx_setup prepares for each test. */
+extern test_loop_t tfx_loop;
+/* Clears the value slots and rec_cb's log and gives tl a fresh start
+   (tl_init with the given hooks). Neither checks nor frees anything. */
+void tfx_reset(test_loop_t *tl, bool with_context, bool with_handler);
+/* A cmocka setup: installs the counting allocator, then
+   tfx_reset(&tfx_loop, true, true); *state = &tfx_loop. */
+int tfx_setup(void **state);
+/* A cmocka teardown: asserts tfx_loop has nothing queued (tl_fini) and no
+   library block is live (ta_uninstall). */
+int tfx_teardown(void **state);
+/* Between the cases of a table-driven test: asserts the previous case
+   released every block and left nothing queued, then tfx_reset(tl, ...).
+   The allocator stays installed. */
+void tfx_next_case(test_loop_t *tl, bool with_context, bool with_handler);
 
 /* ---- counting, failing allocator (thread-safe) ---- */
 
@@ -95,6 +115,11 @@ extern int rec_len;
 void rec_reset(void);
 void rec_cb(fut_t *f, void *data);   /* appends tv_index(data) */
 void rec_cb2(fut_t *f, void *data);  /* same, a different function */
+/* rec_cb ran exactly n times, with slots want[0..n-1] in that order. */
+void rec_assert_log(const int *want, int n);
+/* tl_run(tl) runs exactly n units, after which rec_assert_log(want, n)
+   holds (the log counts from the last rec_reset). */
+void tl_assert_runs(test_loop_t *tl, const int *want, int n);
 
 /* ---- fut_describe checks ---- */
 

@@ -5,33 +5,6 @@
 
 #include <string.h>
 
-static test_loop_t loop;
-
-static int setup(void **state)
-{
-  (void)state;
-  ta_install();
-  tv_reset();
-  rec_reset();
-  tl_init(&loop, true, true);
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  (void)state;
-  tl_fini(&loop);
-  ta_uninstall();
-  return 0;
-}
-
-static fut_t *new_future(void)
-{
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
-  return f;
-}
-
 /* An exception whose payload is slot `slot`: tv_freed(slot) tells when the
    last reference went. */
 static fut_exc_t *payload_exc(int slot)
@@ -112,14 +85,14 @@ static void test_set_exception_null_arguments(void **state)
   release_payload_exc(e, 1);
 
   /* f NULL exc: EINVAL and still pending, so it can still complete */
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(2), NULL), FUT_OK);
   assert_int_equal(fut_set_exception(f, NULL), FUT_EINVAL);
   assert_int_equal(fut_state(f), FUT_PENDING);
   assert_false(fut_done(f));
-  assert_int_equal(loop.calls, 0); /* no callback was scheduled */
+  assert_int_equal(tfx_loop.calls, 0); /* no callback was scheduled */
   assert_int_equal(fut_set_result(f, tv(3), tv_free), FUT_OK);
-  assert_int_equal(tl_run(&loop), 1);
+  assert_int_equal(tl_run(&tfx_loop), 1);
   assert_int_equal(rec_len, 1);
   fut_unref(f);
   assert_int_equal(tv_freed(3), 1);
@@ -143,7 +116,7 @@ static void test_result_null_arguments(void **state)
   assert_null(value);
   assert_int_equal(fut_result(NULL, NULL), FUT_EINVAL);
 
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_result(f, NULL), FUT_EINVAL);
   assert_int_equal(fut_set_result(f, tv(2), tv_free), FUT_OK);
   assert_int_equal(fut_result(f, NULL), FUT_EINVAL);
@@ -162,7 +135,7 @@ static void test_exception_null_arguments(void **state)
   assert_int_equal(fut_exception(NULL, &exc), FUT_EINVAL);
   assert_int_equal(fut_exception(NULL, NULL), FUT_EINVAL);
 
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_exception(f, NULL), FUT_EINVAL);
   fut_exc_t *e = payload_exc(1);
   assert_int_equal(fut_set_exception(f, e), FUT_OK);
@@ -172,7 +145,7 @@ static void test_exception_null_arguments(void **state)
   fut_unref(f);
   assert_int_equal(tv_freed(1), 1);
 
-  f = new_future();
+  f = tl_future(&tfx_loop);
   assert_int_equal(fut_cancel(f, "c"), 1);
   assert_int_equal(fut_exception(f, NULL), FUT_EINVAL);
   fut_unref(f);
@@ -198,13 +171,13 @@ static void check_add_rejects_null(fut_t *f)
 static void test_add_done_callback_null_arguments(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   check_add_rejects_null(f);
   assert_int_equal(fut_set_result(f, NULL, NULL), FUT_OK);
-  assert_int_equal(loop.calls, 0); /* nothing was stored */
+  assert_int_equal(tfx_loop.calls, 0); /* nothing was stored */
   check_add_rejects_null(f);
-  assert_int_equal(loop.calls, 0); /* nothing was scheduled */
-  assert_int_equal(tl_run(&loop), 0);
+  assert_int_equal(tfx_loop.calls, 0); /* nothing was scheduled */
+  assert_int_equal(tl_run(&tfx_loop), 0);
   assert_int_equal(rec_len, 0);
   fut_unref(f);
   assert_int_equal(tv_freed(1), 0);
@@ -213,7 +186,7 @@ static void test_add_done_callback_null_arguments(void **state)
 static void test_remove_done_callback_null_fn(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(1), NULL), FUT_OK);
   assert_int_equal(fut_add_done_callback(f, rec_cb, NULL, NULL), FUT_OK);
   assert_int_equal(fut_remove_done_callback(NULL, rec_cb, tv(1)), 0);
@@ -221,10 +194,8 @@ static void test_remove_done_callback_null_fn(void **state)
   assert_int_equal(fut_remove_done_callback(f, NULL, NULL), 0);
   /* both registrations survived */
   assert_int_equal(fut_set_result(f, NULL, NULL), FUT_OK);
-  assert_int_equal(tl_run(&loop), 2);
-  assert_int_equal(rec_len, 2);
-  assert_int_equal(rec_log[0], 1);
-  assert_int_equal(rec_log[1], -1); /* NULL data is not a slot */
+  /* -1: NULL data is not a slot */
+  tl_assert_runs(&tfx_loop, (const int[]){1, -1}, 2);
   fut_unref(f);
 }
 
@@ -237,7 +208,7 @@ static void test_describe_null_arguments(void **state)
   memset(buf, '#', sizeof buf);
   assert_int_equal(fut_describe(NULL, buf, sizeof buf), FUT_EINVAL);
   assert_int_equal(fut_describe(NULL, NULL, 0), FUT_EINVAL);
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_describe(f, NULL, 1), FUT_EINVAL);
   assert_int_equal(fut_describe(f, NULL, sizeof buf), FUT_EINVAL);
   /* measuring is not an error */
@@ -272,7 +243,7 @@ static void other_free(void *ud, void *ptr)
 static void assert_counting_allocator_in_use(void)
 {
   long before = ta_allocs();
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   fut_exc_t *e = fut_exc_new(NULL, 0, "a message that needs memory");
   assert_false(fut_exc_is(e, &FUT_EXC_MEMORY_ERROR));
   assert_true(ta_allocs() >= before + 2);
@@ -303,7 +274,7 @@ static void test_set_allocator_null_restores_malloc(void **state)
 {
   (void)state;
   assert_int_equal(fut_set_allocator(NULL), FUT_OK);
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   fut_exc_t *e = fut_exc_new(NULL, 0, "from malloc");
   assert_int_equal(fut_cancel(f, "from malloc too"), 1);
   assert_int_equal(ta_allocs(), 0);
@@ -334,15 +305,15 @@ static void test_sender_null_arguments(void **state)
 static void test_sender_set_exception_null_exc(void **state)
 {
   (void)state;
-  tl_enable_threadsafe(&loop);
-  fut_t *f = new_future();
+  tl_enable_threadsafe(&tfx_loop);
+  fut_t *f = tl_future(&tfx_loop);
   fut_sender_t *s = fut_sender_new(f);
   assert_non_null(s);
   assert_int_equal(fut_sender_set_exception(s, NULL), FUT_EINVAL);
-  assert_int_equal(loop.ts_calls, 0); /* nothing was sent */
+  assert_int_equal(tfx_loop.ts_calls, 0); /* nothing was sent */
   /* the sender was not consumed: it still completes the future */
   assert_int_equal(fut_sender_set_result(s, tv(1), tv_free), FUT_OK);
-  tl_run(&loop);
+  tl_run(&tfx_loop);
   void *value = NULL;
   assert_int_equal(fut_result(f, &value), FUT_OK);
   assert_ptr_equal(value, tv(1));
@@ -352,7 +323,7 @@ static void test_sender_set_exception_null_exc(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
   const struct CMUnitTest tests[] = {
     T(test_create_rejects_null_loop),
     T(test_ref_unref_null),

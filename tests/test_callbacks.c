@@ -10,42 +10,6 @@
 #define OTHER_SLOT 4002 /* the result of a second future */
 #define CTX_SLOT 3000   /* contexts are just distinct addresses */
 
-/* ---- fixture ---- */
-
-static test_loop_t g_tl;
-
-static void reset_env(test_loop_t *tl, bool with_context, bool with_handler)
-{
-  tv_reset();
-  rec_reset();
-  tl_init(tl, with_context, with_handler);
-}
-
-static int setup(void **state)
-{
-  ta_install();
-  reset_env(&g_tl, true, true);
-  *state = &g_tl;
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  test_loop_t *tl = *state;
-  tl_fini(tl);
-  ta_uninstall();
-  return 0;
-}
-
-/* Between the cases of a table-driven test: the previous case must have
-   released every block, then start from a clean loop. */
-static void next_case(test_loop_t *tl, bool with_context, bool with_handler)
-{
-  assert_int_equal(ta_live(), 0);
-  tl_fini(tl);
-  reset_env(tl, with_context, with_handler);
-}
-
 /* ---- helpers ---- */
 
 typedef enum { BY_RESULT, BY_EXCEPTION, BY_CANCEL, BY_COUNT } how_t;
@@ -107,13 +71,6 @@ static void add_recorders(fut_t *f, int first, int n)
                      FUT_OK);
 }
 
-static void assert_log(const int *want, int n)
-{
-  assert_int_equal(rec_len, n);
-  for (int i = 0; i < n; i++)
-    assert_int_equal(rec_log[i], want[i]);
-}
-
 /* A done-callback that proves the future is alive and done when it runs
    (ASan/valgrind see a use after free otherwise), then records. */
 static void alive_cb(fut_t *f, void *data)
@@ -138,16 +95,15 @@ static void test_never_run_inside_completion(void **state)
     /* Reading the outcome does not run anything either. */
     assert_completed(f, how);
     assert_int_equal(rec_len, 0);
-    assert_int_equal(tl_run(tl), 3);
     static const int want[] = {0, 1, 2};
-    assert_log(want, 3);
+    tl_assert_runs(tl, want, 3);
     for (int i = 0; i < 3; i++)
       assert_ptr_equal(rec_fut[i], f);
     fut_unref(f);
     assert_value_freed(how, 1);
     assert_int_equal(tv_freed(0) + tv_freed(1) + tv_freed(2), 0);
     assert_int_equal(tl->reports, 0);
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -172,7 +128,7 @@ static void test_fifo_order(void **state)
     }
     fut_unref(f);
     assert_int_equal(tv_total_freed(), 1); /* the value, no destroy_data */
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -188,9 +144,8 @@ static void test_duplicates_scheduled_twice(void **state)
   assert_describe_pending(f, 5);
   complete(f, BY_RESULT);
   assert_int_equal(tl_pending(tl), 5);
-  assert_int_equal(tl_run(tl), 5);
   static const int want[] = {1, 2, 1, 2, 1};
-  assert_log(want, 5);
+  tl_assert_runs(tl, want, 5);
   fut_unref(f);
 }
 
@@ -208,9 +163,8 @@ static void test_remove_then_readd_order(void **state)
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(A), NULL), FUT_OK);
   assert_describe_pending(f, 3);
   complete(f, BY_RESULT);
-  tl_run(tl);
   static const int want[] = {B, C, A};
-  assert_log(want, 3);
+  tl_assert_runs(tl, want, 3);
   fut_unref(f);
 }
 
@@ -226,9 +180,8 @@ static void test_remove_all_then_add(void **state)
   add_recorders(f, 10, 2);
   assert_describe_pending(f, 2);
   complete(f, BY_RESULT);
-  tl_run(tl);
   static const int want[] = {10, 11};
-  assert_log(want, 2);
+  tl_assert_runs(tl, want, 2);
   fut_unref(f);
   /* The remover kept the removed data: no destroy_data for 0..2. */
   assert_int_equal(tv_freed(0) + tv_freed(1) + tv_freed(2), 0);
@@ -258,10 +211,9 @@ static void test_remove_matches_fn_and_data(void **state)
   assert_int_equal(fut_remove_done_callback(f, rec_cb, tv(3)), 0);
   assert_describe_pending(f, 2);
   complete(f, BY_RESULT);
-  tl_run(tl);
   /* Same fn other data (2) and other fn same data (rec_cb2, 1) stayed. */
   static const int want[] = {2, 1};
-  assert_log(want, 2);
+  tl_assert_runs(tl, want, 2);
   fut_unref(f);
   /* Removed entries are the remover's: their destroy_data never runs. */
   assert_int_equal(tv_freed(1), 0);
@@ -281,11 +233,11 @@ static void test_remove_on_done_returns_zero(void **state)
     assert_int_equal(fut_remove_done_callback(f, rec_cb, tv(0)), 0);
     assert_int_equal(fut_remove_done_callback(f, rec_cb, tv(9)), 0);
     static const int want[] = {0, 1};
-    assert_log(want, 2);
+    rec_assert_log(want, 2);
     assert_completed(f, how);
     fut_unref(f);
     assert_int_equal(tv_freed(0) + tv_freed(1), 0);
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -313,9 +265,8 @@ static void test_add_on_done_schedules_at_once(void **state)
       if (!keep)
         fut_unref(f);
       assert_value_freed(how, 0);
-      assert_int_equal(tl_run(tl), 3);
       static const int want[] = {0, 1, 2};
-      assert_log(want, 3);
+      tl_assert_runs(tl, want, 3);
       if (keep) {
         for (int i = 0; i < 3; i++)
           assert_ptr_equal(rec_fut[i], f);
@@ -323,7 +274,7 @@ static void test_add_on_done_schedules_at_once(void **state)
       }
       assert_value_freed(how, 1);
       assert_int_equal(tv_freed(0) + tv_freed(1) + tv_freed(2), 0);
-      next_case(tl, true, true);
+      tfx_next_case(tl, true, true);
     }
   }
 }
@@ -376,16 +327,15 @@ static void test_context_explicit_and_captured(void **state)
   assert_ptr_equal(queued_context(tl, 1), tv(CTX_SLOT + 1));
   assert_ptr_equal(queued_context(tl, 2), tv(CTX_SLOT + 2));
   assert_ptr_equal(queued_context(tl, 3), tv(CTX_SLOT + 3));
-  tl_run(tl);
   static const int want[] = {0, 1, 2, 3};
-  assert_log(want, 4);
+  tl_assert_runs(tl, want, 4);
   fut_unref(f);
 }
 
 static void test_context_null_without_hook(void **state)
 {
   test_loop_t *tl = *state;
-  next_case(tl, false, true);
+  tfx_next_case(tl, false, true);
   tl->current = tv(CTX_SLOT + 1); /* unreachable: no current_context hook */
   fut_t *f = tl_future(tl);
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(0), NULL), FUT_OK);
@@ -433,6 +383,14 @@ static void arm(test_loop_t *tl, plan_t *p)
 {
   tl->hook = plan_hook;
   tl->hook_data = p;
+}
+
+/* Completes p->f the way p->how says, p armed, and checks the act ran. */
+static void complete_armed(test_loop_t *tl, plan_t *p)
+{
+  arm(tl, p);
+  complete(p->f, p->how);
+  assert_int_equal(p->acted, 1);
 }
 
 #define ADDED_SLOT 3 /* what act_add registers */
@@ -494,19 +452,16 @@ static void test_hook_add_lands_before_unscheduled(void **state)
     fut_t *f = tl_future(tl);
     add_recorders(f, 0, 3);
     plan_t p = {.at = 2, .act = act_add, .f = f, .how = how};
-    arm(tl, &p);
-    complete(f, how);
-    assert_int_equal(p.acted, 1);
+    complete_armed(tl, &p);
     assert_int_equal(tl->calls, 4);
-    assert_int_equal(tl_run(tl), 4);
     static const int want[] = {0, ADDED_SLOT, 1, 2};
-    assert_log(want, 4);
+    tl_assert_runs(tl, want, 4);
     for (int i = 0; i < 4; i++)
       assert_ptr_equal(rec_fut[i], f);
     assert_completed(f, how);
     fut_unref(f);
     assert_int_equal(tv_total_freed(), how == BY_RESULT ? 1 : 0);
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -521,17 +476,14 @@ static void test_hook_remove_is_noop(void **state)
       fut_t *f = tl_future(tl);
       add_recorders(f, 0, 3);
       plan_t p = {.at = at, .act = act_remove, .f = f, .how = how};
-      arm(tl, &p);
-      complete(f, how);
-      assert_int_equal(p.acted, 1);
-      assert_int_equal(tl_run(tl), 3);
+      complete_armed(tl, &p);
       static const int want[] = {0, 1, 2};
-      assert_log(want, 3);
+      tl_assert_runs(tl, want, 3);
       assert_completed(f, how);
       fut_unref(f);
       /* Ran, so neither removed nor destroyed. */
       assert_int_equal(tv_freed(0) + tv_freed(1) + tv_freed(2), 0);
-      next_case(tl, true, true);
+      tfx_next_case(tl, true, true);
     }
   }
 }
@@ -543,18 +495,15 @@ static void test_hook_completing_again_fails(void **state)
     fut_t *f = tl_future(tl);
     add_recorders(f, 0, 2);
     plan_t p = {.at = 1, .act = act_complete_again, .f = f, .how = how};
-    arm(tl, &p);
-    complete(f, how);
-    assert_int_equal(p.acted, 1);
-    assert_int_equal(tl_run(tl), 2);
+    complete_armed(tl, &p);
     static const int want[] = {0, 1};
-    assert_log(want, 2);
+    tl_assert_runs(tl, want, 2);
     /* The first outcome stands, the first cancel message too. */
     assert_completed(f, how);
     fut_unref(f);
     assert_int_equal(tv_freed(LATE_SLOT), 0);
     assert_value_freed(how, 1);
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -572,9 +521,7 @@ static void test_hook_unref_last_reference(void **state)
               fut_add_done_callback_full(f, alive_cb, tv(i), NULL, tv_free),
               FUT_OK);
         plan_t p = {.at = at, .act = act_unref, .f = f, .how = how};
-        arm(tl, &p);
-        complete(f, how);
-        assert_int_equal(p.acted, 1);
+        complete_armed(tl, &p);
         tl->hook = NULL;
         /* Alive: nothing of it was released yet. */
         assert_true(ta_live() > 0);
@@ -587,7 +534,7 @@ static void test_hook_unref_last_reference(void **state)
         assert_value_freed(how, 1);
         for (int i = 0; i < n; i++)
           assert_int_equal(tv_freed(i), 0);
-        next_case(tl, true, true);
+        tfx_next_case(tl, true, true);
       }
     }
   }
@@ -605,13 +552,10 @@ static void test_hook_completes_other_future(void **state)
     add_recorders(g, 10, 2);
     plan_t p = {.at = 2, .act = act_complete_other, .f = f, .g = g,
                 .how = how};
-    arm(tl, &p);
-    complete(f, how);
-    assert_int_equal(p.acted, 1);
+    complete_armed(tl, &p);
     assert_int_equal(tl->calls, 4);
-    assert_int_equal(tl_run(tl), 4);
     static const int want[] = {0, 10, 11, 1};
-    assert_log(want, 4);
+    tl_assert_runs(tl, want, 4);
     assert_ptr_equal(rec_fut[0], f);
     assert_ptr_equal(rec_fut[3], f);
     assert_completed(f, how);
@@ -619,7 +563,7 @@ static void test_hook_completes_other_future(void **state)
     assert_int_equal(tv_freed(OTHER_SLOT), 1);
     assert_int_equal(tv_freed(0) + tv_freed(1), 0);
     assert_int_equal(tv_freed(10) + tv_freed(11), 0);
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -656,7 +600,7 @@ static void test_refuse_kth_call(void **state)
       for (int i = 0; i < N; i++)
         assert_int_equal(tv_freed(i), i == k - 1 ? 1 : 0);
       assert_value_freed(how, 1);
-      next_case(tl, true, true);
+      tfx_next_case(tl, true, true);
     }
   }
 }
@@ -684,7 +628,7 @@ static void test_refuse_everything(void **state)
     for (int i = 0; i < 3; i++)
       assert_int_equal(tv_freed(i), 1);
     assert_value_freed(how, 1);
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -701,7 +645,7 @@ static void test_closed_loop_without_callbacks(void **state)
     assert_completed(f, how);
     fut_unref(f);
     assert_value_freed(how, 1);
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -716,9 +660,8 @@ static void test_hook_unref_with_refusals(void **state)
       fut_t *f = tl_future(tl);
       add_recorders(f, 0, 3);
       plan_t p = {.at = 1, .act = act_unref, .f = f, .how = how};
-      arm(tl, &p);
       tl->refuse_from = refuse_from;
-      complete(f, how);
+      complete_armed(tl, &p);
       tl->hook = NULL;
       int accepted = refuse_from - 1;
       for (int i = 0; i < 3; i++)
@@ -731,7 +674,7 @@ static void test_hook_unref_with_refusals(void **state)
       assert_value_freed(how, 1);
       for (int i = 0; i < 3; i++)
         assert_int_equal(tv_freed(i), i < accepted ? 0 : 1);
-      next_case(tl, true, true);
+      tfx_next_case(tl, true, true);
     }
   }
 }
@@ -805,13 +748,13 @@ static void test_callback_reenters(void **state)
     assert_int_equal(tl_run(tl), 4);
     assert_int_equal(r.ran, 1);
     static const int want[] = {0, REENTER_ADDED, OTHER_CB};
-    assert_log(want, 3);
+    rec_assert_log(want, 3);
     assert_int_equal(ta_live(), 0);
     assert_value_freed(how, 1);
     assert_int_equal(tv_freed(OTHER_SLOT), 1);
     assert_int_equal(tv_freed(0) + tv_freed(REENTER_ADDED) + tv_freed(OTHER_CB),
                      0);
-    next_case(tl, true, true);
+    tfx_next_case(tl, true, true);
   }
 }
 
@@ -918,14 +861,14 @@ static void test_stress_add_remove_model(void **state)
   for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
     for (int by_run = 0; by_run <= 1; by_run++) {
       stress_once(tl, seeds[s], by_run);
-      next_case(tl, true, true);
+      tfx_next_case(tl, true, true);
     }
   }
 }
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
   const struct CMUnitTest tests[] = {
     T(test_never_run_inside_completion),
     T(test_fifo_order),

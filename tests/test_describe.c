@@ -6,33 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static test_loop_t loop;
-
-static int setup(void **state)
-{
-  (void)state;
-  ta_install();
-  tv_reset();
-  rec_reset();
-  tl_init(&loop, true, true);
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  (void)state;
-  tl_fini(&loop);
-  ta_uninstall();
-  return 0;
-}
-
-static fut_t *new_future(void)
-{
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
-  return f;
-}
-
 /* Describes f into a roomy buffer and checks both the text and that the
    return value is its length, as with snprintf. */
 static void assert_describes(const fut_t *f, const char *want)
@@ -51,7 +24,7 @@ static void assert_describes(const fut_t *f, const char *want)
 static void test_describe_pending(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_describes(f, "<Future pending>");
   fut_unref(f);
 }
@@ -59,7 +32,7 @@ static void test_describe_pending(void **state)
 static void test_describe_pending_callbacks(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(1), NULL), FUT_OK);
   assert_describes(f, "<Future pending cb=[1]>");
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(2), NULL), FUT_OK);
@@ -78,7 +51,7 @@ static void test_describe_pending_callbacks(void **state)
 static void test_describe_cancelled(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_cancel(f, NULL), 1);
   assert_describes(f, "<Future cancelled>");
   fut_unref(f);
@@ -87,12 +60,12 @@ static void test_describe_cancelled(void **state)
 static void test_describe_cancelled_message(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(1), NULL), FUT_OK);
   assert_int_equal(fut_cancel(f, "why"), 1);
   /* a done future has no pending callbacks to show */
   assert_describes(f, "<Future cancelled message='why'>");
-  assert_int_equal(tl_run(&loop), 1);
+  assert_int_equal(tl_run(&tfx_loop), 1);
   fut_unref(f);
 }
 
@@ -100,7 +73,7 @@ static void check_describe_result(void *value)
 {
   char want[128];
   snprintf(want, sizeof want, "<Future finished result=%p>", value);
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_set_result(f, value, NULL), FUT_OK);
   assert_describes(f, want);
   fut_unref(f);
@@ -110,13 +83,13 @@ static void test_describe_result(void **state)
 {
   (void)state;
   check_describe_result(tv(3));
-  check_describe_result(&loop);
+  check_describe_result(&tfx_loop);
   check_describe_result(NULL);
 }
 
 static void check_describe_exception(fut_exc_t *exc, const char *want)
 {
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_set_exception(f, exc), FUT_OK);
   assert_describes(f, want);
   fut_exc_t *got = NULL;
@@ -155,7 +128,7 @@ static void test_describe_truncates_like_snprintf(void **state)
   static const char want[] = "<Future finished exception=IOError(5, "
                              "'broken pipe')>";
   const int n = (int)strlen(want);
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(
       fut_set_exception(f, fut_exc_new(&TEST_IO_ERROR, 5, "broken pipe")),
       FUT_OK);
@@ -246,7 +219,7 @@ static void test_version(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
   const struct CMUnitTest tests[] = {
     T(test_describe_pending),
     T(test_describe_pending_callbacks),

@@ -5,21 +5,6 @@
 #include <pthread.h>
 #include <string.h>
 
-static int setup(void **state)
-{
-  (void)state;
-  ta_install();
-  tv_reset();
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  (void)state;
-  ta_uninstall();
-  return 0;
-}
-
 /* A three-level chain of our own below the root. */
 static const fut_exc_type_t LEVEL1 = {"Level1", &FUT_EXC_ERROR};
 static const fut_exc_type_t LEVEL2 = {"Level2", &LEVEL1};
@@ -229,8 +214,7 @@ static void test_new_out_of_memory(void **state)
   /* and it works as any exception would: a future can carry it */
   test_loop_t tl;
   tl_init(&tl, false, true);
-  fut_t *f = fut_create(&tl.base);
-  assert_non_null(f);
+  fut_t *f = tl_future(&tl);
   assert_int_equal(fut_set_exception(f, e), FUT_OK);
   fut_exc_t *got = NULL;
   assert_int_equal(fut_exception(f, &got), FUT_OK);
@@ -307,7 +291,7 @@ static void test_refcount_is_atomic(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
   const struct CMUnitTest tests[] = {
     T(test_new_formats_message),
     T(test_new_long_message),

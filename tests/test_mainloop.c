@@ -173,8 +173,7 @@ static void test_future_callbacks(void **state)
 {
   (void)state;
   setup_loop();
-  fut_t *f = fut_create(fut_mainloop_loop(g_m));
-  assert_non_null(f);
+  fut_t *f = future_on(fut_mainloop_loop(g_m));
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(1), NULL), FUT_OK);
   assert_int_equal(fut_add_done_callback(f, rec_cb2, tv(2), NULL), FUT_OK);
   assert_int_equal(soon(complete_unit, f, NULL), 0);
@@ -182,9 +181,7 @@ static void test_future_callbacks(void **state)
   void *v = NULL;
   assert_int_equal(fut_result(f, &v), FUT_OK);
   assert_ptr_equal(v, tv(7));
-  assert_int_equal(rec_len, 2);
-  assert_int_equal(rec_log[0], 1);
-  assert_int_equal(rec_log[1], 2);
+  rec_assert_log((const int[]){1, 2}, 2);
   assert_ptr_equal(rec_fut[0], f);
   assert_int_equal(fut_mainloop_run_once(g_m, 0), 0);
   /* Added to a done future: handed to call_soon, still not inline. */
@@ -213,8 +210,7 @@ static void test_run_until_done_pins_future(void **state)
 {
   (void)state;
   setup_loop();
-  fut_t *f = fut_create(fut_mainloop_loop(g_m));
-  assert_non_null(f);
+  fut_t *f = future_on(fut_mainloop_loop(g_m));
   assert_int_equal(soon(complete_and_drop_unit, f, NULL), 0);
   assert_int_equal(fut_mainloop_run_until_done(g_m, f), FUT_OK);
   assert_int_equal(tv_freed(7), 1);
@@ -246,8 +242,7 @@ static void test_context(void **state)
   fut_mainloop_set_context(g_m, a);
   assert_ptr_equal(fut_mainloop_get_context(g_m), a);
   assert_ptr_equal(loop->current_context(loop), a);
-  fut_t *f = fut_create(loop);
-  assert_non_null(f);
+  fut_t *f = future_on(loop);
   assert_int_equal(fut_add_done_callback(f, ctx_cb, tv(1), NULL), FUT_OK);
   assert_int_equal(fut_add_done_callback(f, ctx_cb, tv(2), c), FUT_OK);
   fut_mainloop_set_context(g_m, d);
@@ -311,6 +306,22 @@ static void test_run_once_timeouts(void **state)
   assert_int_equal(ran_count(2), 0);
 }
 
+/* fn(arg), on another thread, completes f with tv(slot) while the loop
+   runs until f is done; the result arrived, and goes with f. */
+static void check_done_from_thread(fut_t *f, void *(*fn)(void *), void *arg,
+                                   int slot)
+{
+  pthread_t t = start_thread(fn, arg);
+  int rc = fut_mainloop_run_until_done(g_m, f);
+  join_thread(t);
+  assert_int_equal(rc, FUT_OK);
+  void *v = NULL;
+  assert_int_equal(fut_result(f, &v), FUT_OK);
+  assert_ptr_equal(v, tv(slot));
+  fut_unref(f);
+  assert_int_equal(tv_freed(slot), 1);
+}
+
 /* The other thread sleeps first, so the loop is asleep in run_until_done
    (most likely; either way the future must get done). It queues 100 units
    in order, then one completing the future: FIFO across threads. */
@@ -328,20 +339,11 @@ static void test_threadsafe_wakes_loop(void **state)
 {
   (void)state;
   setup_loop();
-  fut_t *f = fut_create(fut_mainloop_loop(g_m));
-  assert_non_null(f);
-  pthread_t t = start_thread(ts_sender_thread, f);
-  int rc = fut_mainloop_run_until_done(g_m, f);
-  join_thread(t);
-  assert_int_equal(rc, FUT_OK);
-  void *v = NULL;
-  assert_int_equal(fut_result(f, &v), FUT_OK);
-  assert_ptr_equal(v, tv(7));
+  fut_t *f = future_on(fut_mainloop_loop(g_m));
+  check_done_from_thread(f, ts_sender_thread, f, 7);
   assert_int_equal(wlen, TS_UNITS);
   for (int i = 0; i < TS_UNITS; i++)
     assert_int_equal(wlog[i], i);
-  fut_unref(f);
-  assert_int_equal(tv_freed(7), 1);
   teardown_loop();
 }
 
@@ -357,19 +359,10 @@ static void test_sender_through_loop(void **state)
 {
   (void)state;
   setup_loop();
-  fut_t *f = fut_create(fut_mainloop_loop(g_m));
-  assert_non_null(f);
+  fut_t *f = future_on(fut_mainloop_loop(g_m));
   fut_sender_t *s = fut_sender_new(f);
   assert_non_null(s);
-  pthread_t t = start_thread(sender_thread, s);
-  int rc = fut_mainloop_run_until_done(g_m, f);
-  join_thread(t);
-  assert_int_equal(rc, FUT_OK);
-  void *v = NULL;
-  assert_int_equal(fut_result(f, &v), FUT_OK);
-  assert_ptr_equal(v, tv(8));
-  fut_unref(f);
-  assert_int_equal(tv_freed(8), 1);
+  check_done_from_thread(f, sender_thread, s, 8);
   teardown_loop();
 }
 
@@ -421,8 +414,7 @@ static void test_stop_from_callback(void **state)
   assert_int_equal(fut_mainloop_run(g_m), FUT_OK);
   assert_log((int[]){1, 2, 3, 4, 5}, 5);
   /* run_until_done stopped before the future is done. */
-  fut_t *f = fut_create(fut_mainloop_loop(g_m));
-  assert_non_null(f);
+  fut_t *f = future_on(fut_mainloop_loop(g_m));
   assert_int_equal(soon(stop_unit, tv(6), NULL), 0);
   assert_int_equal(fut_mainloop_run_until_done(g_m, f), FUT_EINVALIDSTATE);
   assert_int_equal(fut_state(f), FUT_PENDING);
@@ -498,9 +490,7 @@ static void test_close_refuses_and_drains(void **state)
   reports = 0;
   fut_loop_t *loop = fut_mainloop_loop(g_m);
   loop->exception_handler = recording_handler;
-  fut_t *f = fut_create(loop), *g = fut_create(loop);
-  assert_non_null(f);
-  assert_non_null(g);
+  fut_t *f = future_on(loop), *g = future_on(loop);
   probe.f = f;
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(1), NULL), FUT_OK);
   assert_int_equal(fut_set_result(f, tv(2), tv_free), FUT_OK);
@@ -613,8 +603,7 @@ static void test_nested_run(void **state)
   setup_loop();
   reports = 0;
   fut_mainloop_loop(g_m)->exception_handler = recording_handler;
-  fut_t *f = fut_create(fut_mainloop_loop(g_m));
-  assert_non_null(f);
+  fut_t *f = future_on(fut_mainloop_loop(g_m));
   assert_int_equal(soon(nested_unit, f, NULL), 0);
   assert_int_equal(fut_mainloop_run_once(g_m, 0), 1);
   assert_int_equal(nested.run_once, FUT_ENOTSUP);
@@ -635,8 +624,7 @@ static void test_null_args(void **state)
   (void)state;
   setup_loop();
   fut_loop_t *loop = fut_mainloop_loop(g_m);
-  fut_t *f = fut_create(loop);
-  assert_non_null(f);
+  fut_t *f = future_on(loop);
   assert_null(fut_mainloop_loop(NULL));
   assert_int_equal(fut_mainloop_call_later(NULL, 0, log_unit, NULL, NULL),
                    FUT_EINVAL);
@@ -780,8 +768,7 @@ static void emit_direct(fut_loop_t *loop)
 
 static void emit_never_retrieved(fut_loop_t *loop)
 {
-  fut_t *f = fut_create(loop);
-  assert_non_null(f);
+  fut_t *f = future_on(loop);
   assert_int_equal(
       fut_set_exception(f, fut_exc_new(&TEST_IO_ERROR, 5, "broken pipe")),
       FUT_OK);

@@ -19,9 +19,7 @@ static long sweep(scenario_fn scenario, int param, fail_mode_t mode)
   for (long n = 1; n < SWEEP_LIMIT; n++) {
     test_loop_t tl;
     ta_install();
-    tv_reset();
-    rec_reset();
-    tl_init(&tl, true, true);
+    tfx_reset(&tl, true, true);
     tl_enable_threadsafe(&tl);
     if (mode == FAIL_AT)
       ta_fail_at(n);
@@ -112,18 +110,27 @@ static fut_t *create_or_check(test_loop_t *tl)
   return f;
 }
 
+/* A new future with n callbacks tried (slots 0..n-1, see add_pending), or
+   NULL when the constructor failed. */
+static fut_t *future_with_callbacks(test_loop_t *tl, added_t *a, int n)
+{
+  a->len = 0;
+  fut_t *f = create_or_check(tl);
+  for (int i = 0; f && i < n; i++)
+    add_pending(f, a, i);
+  return f;
+}
+
 /* ---- scenarios ---- */
 
 /* create, add `param` callbacks (the inline slot, then the array's growth),
    set_result, run. */
 static void sc_callbacks_complete(test_loop_t *tl, int param)
 {
-  fut_t *f = create_or_check(tl);
+  added_t a;
+  fut_t *f = future_with_callbacks(tl, &a, param);
   if (!f)
     return;
-  added_t a = {.len = 0};
-  for (int i = 0; i < param; i++)
-    add_pending(f, &a, i);
   assert_int_equal(fut_set_result(f, tv(VALUE_SLOT), tv_free), FUT_OK);
   assert_int_equal(tl_run(tl), a.len);
   assert_ran_in_order(&a);
@@ -137,12 +144,10 @@ static void sc_callbacks_complete(test_loop_t *tl, int param)
    taken get their destroy_data. */
 static void sc_callbacks_destroy_pending(test_loop_t *tl, int param)
 {
-  fut_t *f = create_or_check(tl);
+  added_t a;
+  fut_t *f = future_with_callbacks(tl, &a, param);
   if (!f)
     return;
-  added_t a = {.len = 0};
-  for (int i = 0; i < param; i++)
-    add_pending(f, &a, i);
   fut_unref(f);
   assert_int_equal(tl_run(tl), 0);
   for (int i = 0; i < param; i++)
@@ -173,12 +178,10 @@ static void sc_add_on_done(test_loop_t *tl, int param)
 static void sc_cancel_with_message(test_loop_t *tl, int param)
 {
   (void)param;
-  fut_t *f = create_or_check(tl);
+  added_t a;
+  fut_t *f = future_with_callbacks(tl, &a, 2);
   if (!f)
     return;
-  added_t a = {.len = 0};
-  for (int i = 0; i < 2; i++)
-    add_pending(f, &a, i);
   char msg[] = "stop now";
   int rc = fut_cancel(f, msg);
   if (rc == FUT_ENOMEM) {
@@ -330,11 +333,10 @@ static void assert_sent_outcome(fut_t *f, send_t how)
 static void sc_sender(test_loop_t *tl, int param)
 {
   send_t how = (send_t)param;
-  fut_t *f = create_or_check(tl);
+  added_t a;
+  fut_t *f = future_with_callbacks(tl, &a, 1);
   if (!f)
     return;
-  added_t a = {.len = 0};
-  add_pending(f, &a, 0);
   fut_sender_t *s = fut_sender_new(f);
   char msg[] = "from afar";
   if (!s || send(tl, f, s, how, msg) != FUT_OK) {
@@ -363,68 +365,35 @@ static void sc_sender(test_loop_t *tl, int param)
 
 /* ---- tests ---- */
 
-static void test_oom_callbacks_complete(void **state)
-{
-  (void)state;
-  for (int k = 1; k <= 10; k++)
-    sweep_both(sc_callbacks_complete, k);
-}
+/* Each test sweeps its scenario with every param in [first, last]. */
+typedef struct sweep_case {
+  scenario_fn scenario;
+  int first, last;
+} sweep_case_t;
 
-static void test_oom_callbacks_destroy_pending(void **state)
+static void run_sweeps(void **state)
 {
-  (void)state;
-  for (int k = 1; k <= 10; k++)
-    sweep_both(sc_callbacks_destroy_pending, k);
-}
-
-static void test_oom_add_on_done(void **state)
-{
-  (void)state;
-  for (int k = 1; k <= 5; k++)
-    sweep_both(sc_add_on_done, k);
-}
-
-static void test_oom_cancel_with_message(void **state)
-{
-  (void)state;
-  sweep_both(sc_cancel_with_message, 0);
-}
-
-static void test_oom_exceptions(void **state)
-{
-  (void)state;
-  sweep_both(sc_exceptions, 0);
-}
-
-static void test_oom_sender_cancel(void **state)
-{
-  (void)state;
-  sweep_both(sc_sender, SEND_CANCEL);
-}
-
-static void test_oom_sender_set_result(void **state)
-{
-  (void)state;
-  sweep_both(sc_sender, SEND_RESULT);
-}
-
-static void test_oom_sender_set_exception(void **state)
-{
-  (void)state;
-  sweep_both(sc_sender, SEND_EXCEPTION);
+  const sweep_case_t *c = *state;
+  for (int k = c->first; k <= c->last; k++)
+    sweep_both(c->scenario, k);
 }
 
 int main(void)
 {
+#define SWEEP(name, scenario, first, last)                                     \
+  {#name, run_sweeps, NULL, NULL, &(sweep_case_t){scenario, first, last}}
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_oom_callbacks_complete),
-    cmocka_unit_test(test_oom_callbacks_destroy_pending),
-    cmocka_unit_test(test_oom_add_on_done),
-    cmocka_unit_test(test_oom_cancel_with_message),
-    cmocka_unit_test(test_oom_exceptions),
-    cmocka_unit_test(test_oom_sender_cancel),
-    cmocka_unit_test(test_oom_sender_set_result),
-    cmocka_unit_test(test_oom_sender_set_exception),
+    SWEEP(test_oom_callbacks_complete, sc_callbacks_complete, 1, 10),
+    SWEEP(test_oom_callbacks_destroy_pending, sc_callbacks_destroy_pending, 1,
+          10),
+    SWEEP(test_oom_add_on_done, sc_add_on_done, 1, 5),
+    SWEEP(test_oom_cancel_with_message, sc_cancel_with_message, 0, 0),
+    SWEEP(test_oom_exceptions, sc_exceptions, 0, 0),
+    SWEEP(test_oom_sender_cancel, sc_sender, SEND_CANCEL, SEND_CANCEL),
+    SWEEP(test_oom_sender_set_result, sc_sender, SEND_RESULT, SEND_RESULT),
+    SWEEP(test_oom_sender_set_exception, sc_sender, SEND_EXCEPTION,
+          SEND_EXCEPTION),
   };
+#undef SWEEP
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,33 +5,6 @@
 
 #include <string.h>
 
-static test_loop_t loop;
-
-static int setup(void **state)
-{
-  (void)state;
-  ta_install();
-  tv_reset();
-  rec_reset();
-  tl_init(&loop, true, true);
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  (void)state;
-  tl_fini(&loop);
-  ta_uninstall();
-  return 0;
-}
-
-static fut_t *new_future(void)
-{
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
-  return f;
-}
-
 static fut_exc_t *payload_exc(int slot)
 {
   return fut_exc_new_with_data(&TEST_IO_ERROR, 5, "payload", tv(slot),
@@ -66,7 +39,7 @@ static void complete(fut_t *f, completion_t how, int slot)
 static void test_result_freed_once_at_destruction(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_set_result(f, tv(1), tv_free), FUT_OK);
   assert_int_equal(tv_freed(1), 0);
   void *value = NULL;
@@ -89,7 +62,7 @@ static void test_result_freed_once_at_destruction(void **state)
 static void test_result_without_free_value(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_set_result(f, tv(1), NULL), FUT_OK);
   fut_unref(f);
   assert_int_equal(tv_total_freed(), 0);
@@ -102,7 +75,7 @@ static void test_refused_set_result_takes_nothing(void **state)
   for (int how = 0; how < C_COUNT; how++) {
     print_message("done by: %s\n", completion_name[how]);
     tv_reset();
-    fut_t *f = new_future();
+    fut_t *f = tl_future(&tfx_loop);
     complete(f, (completion_t)how, 1);
     assert_int_equal(fut_set_result(f, tv(2), tv_free), FUT_EINVALIDSTATE);
     if (how == C_EXCEPTION) {
@@ -121,7 +94,7 @@ static void test_set_exception_takes_reference(void **state)
 {
   (void)state;
   /* the caller hands over its only reference */
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_set_exception(f, payload_exc(1)), FUT_OK);
   fut_exc_t *exc = NULL;
   assert_int_equal(fut_exception(f, &exc), FUT_OK);
@@ -131,7 +104,7 @@ static void test_set_exception_takes_reference(void **state)
   assert_int_equal(tv_freed(1), 1);
 
   /* the caller kept one more: the future drops only its own */
-  f = new_future();
+  f = tl_future(&tfx_loop);
   fut_exc_t *mine = payload_exc(2);
   assert_ptr_equal(fut_exc_ref(mine), mine);
   assert_int_equal(fut_set_exception(f, mine), FUT_OK);
@@ -150,7 +123,7 @@ static void test_refused_set_exception_takes_nothing(void **state)
   assert_int_equal(fut_set_exception(NULL, e), FUT_EINVAL);
   for (int how = 0; how < C_COUNT; how++) {
     print_message("done by: %s\n", completion_name[how]);
-    fut_t *f = new_future();
+    fut_t *f = tl_future(&tfx_loop);
     complete(f, (completion_t)how, how + 1);
     assert_int_equal(fut_set_exception(f, e), FUT_EINVALIDSTATE);
     fut_exc_t *exc = NULL;
@@ -170,7 +143,7 @@ static void test_refused_set_exception_takes_nothing(void **state)
 static void test_destroy_data_when_destroyed_pending(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(1), NULL, tv_free),
                    FUT_OK);
   assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(2), NULL, tv_free),
@@ -184,7 +157,7 @@ static void test_destroy_data_when_destroyed_pending(void **state)
   assert_int_equal(tv_freed(1), 2);
   assert_int_equal(tv_freed(2), 1);
   assert_int_equal(tv_freed(3), 0); /* no destroy_data given */
-  assert_int_equal(loop.calls, 0);
+  assert_int_equal(tfx_loop.calls, 0);
   assert_int_equal(rec_len, 0);
 }
 
@@ -195,14 +168,14 @@ static void test_no_destroy_data_after_run(void **state)
     print_message("done by: %s\n", completion_name[how]);
     tv_reset();
     rec_reset();
-    fut_t *f = new_future();
+    fut_t *f = tl_future(&tfx_loop);
     assert_int_equal(
         fut_add_done_callback_full(f, rec_cb, tv(1), NULL, tv_free), FUT_OK);
     complete(f, (completion_t)how, 9);
     /* added when done: scheduled at once, same rule */
     assert_int_equal(
         fut_add_done_callback_full(f, rec_cb, tv(2), NULL, tv_free), FUT_OK);
-    assert_int_equal(tl_run(&loop), 2);
+    assert_int_equal(tl_run(&tfx_loop), 2);
     assert_int_equal(rec_len, 2);
     if (how == C_EXCEPTION) {
       fut_exc_t *exc = NULL;
@@ -219,7 +192,7 @@ static void test_no_destroy_data_after_run(void **state)
    slot, the others in the array, so removal is checked in both places. */
 static fut_t *future_with_four_callbacks(void)
 {
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   for (int i = 1; i <= 4; i++)
     assert_int_equal(
         fut_add_done_callback_full(f, rec_cb, tv(i), NULL, tv_free), FUT_OK);
@@ -245,10 +218,7 @@ static void test_no_destroy_data_after_remove(void **state)
   assert_int_equal(fut_remove_done_callback(f, rec_cb, tv(1)), 1);
   assert_int_equal(fut_remove_done_callback(f, rec_cb, tv(4)), 1);
   assert_int_equal(fut_set_result(f, NULL, NULL), FUT_OK);
-  assert_int_equal(tl_run(&loop), 2);
-  assert_int_equal(rec_len, 2);
-  assert_int_equal(rec_log[0], 2);
-  assert_int_equal(rec_log[1], 3);
+  tl_assert_runs(&tfx_loop, (const int[]){2, 3}, 2);
   fut_unref(f);
   assert_int_equal(tv_total_freed(), 0);
 }
@@ -261,27 +231,27 @@ static void check_refusal(completion_t how, int refuse_only, int refuse_from)
 {
   tv_reset();
   rec_reset();
-  loop.calls = 0;
-  loop.reports = 0;
-  loop.refuse_only = refuse_only;
-  loop.refuse_from = refuse_from;
-  fut_t *f = new_future();
+  tfx_loop.calls = 0;
+  tfx_loop.reports = 0;
+  tfx_loop.refuse_only = refuse_only;
+  tfx_loop.refuse_from = refuse_from;
+  fut_t *f = tl_future(&tfx_loop);
   for (int i = 1; i <= 3; i++)
     assert_int_equal(
         fut_add_done_callback_full(f, rec_cb, tv(i), NULL, tv_free), FUT_OK);
   complete(f, how, 9); /* asserts OK (or 1): the state did change */
-  assert_int_equal(loop.calls, 3);
+  assert_int_equal(tfx_loop.calls, 3);
   int refused = 0;
   for (int i = 1; i <= 3; i++) {
     bool was_refused = i == refuse_only || (refuse_from && i >= refuse_from);
     assert_int_equal(tv_freed(i), was_refused);
     refused += was_refused;
   }
-  assert_true(loop.reports >= 1); /* refusals are reported, not dropped */
-  assert_int_equal((int)tl_pending(&loop), 3 - refused);
-  loop.refuse_only = 0;
-  loop.refuse_from = 0;
-  assert_int_equal(tl_run(&loop), 3 - refused);
+  assert_true(tfx_loop.reports >= 1); /* refusals are reported, not dropped */
+  assert_int_equal((int)tl_pending(&tfx_loop), 3 - refused);
+  tfx_loop.refuse_only = 0;
+  tfx_loop.refuse_from = 0;
+  assert_int_equal(tl_run(&tfx_loop), 3 - refused);
   assert_int_equal(rec_len, 3 - refused);
   if (how == C_EXCEPTION) {
     fut_exc_t *exc = NULL;
@@ -310,21 +280,21 @@ static void test_destroy_data_when_loop_refuses(void **state)
 static void test_add_to_done_future_refused(void **state)
 {
   (void)state;
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_set_result(f, tv(9), tv_free), FUT_OK);
-  loop.refuse_from = 1;
+  tfx_loop.refuse_from = 1;
   assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(1), NULL, tv_free),
                    FUT_ELOOP);
   assert_int_equal(fut_add_done_callback(f, rec_cb, tv(2), NULL), FUT_ELOOP);
-  assert_int_equal(loop.calls, 2);
+  assert_int_equal(tfx_loop.calls, 2);
   assert_int_equal(tv_freed(1), 0); /* not taken: the caller keeps it */
-  loop.refuse_from = 0;
-  assert_int_equal(tl_run(&loop), 0);
+  tfx_loop.refuse_from = 0;
+  assert_int_equal(tl_run(&tfx_loop), 0);
   assert_int_equal(rec_len, 0);
   /* the loop accepts again: the same call now works */
   assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(1), NULL, tv_free),
                    FUT_OK);
-  assert_int_equal(tl_run(&loop), 1);
+  assert_int_equal(tl_run(&tfx_loop), 1);
   assert_int_equal(rec_len, 1);
   /* the refused adds left no reference behind: the future dies now */
   fut_unref(f);
@@ -361,7 +331,7 @@ static void check_alive_until_run(bool add_after_completion, completion_t how)
 {
   tv_reset();
   seen_t seen = {0};
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   if (!add_after_completion)
     assert_int_equal(fut_add_done_callback(f, read_future_cb, &seen, NULL),
                      FUT_OK);
@@ -373,7 +343,7 @@ static void check_alive_until_run(bool add_after_completion, completion_t how)
   if (how != C_CANCEL)
     assert_int_equal(tv_freed(1), 0);
   assert_true(ta_live() > 0);
-  assert_int_equal(tl_run(&loop), 1);
+  assert_int_equal(tl_run(&tfx_loop), 1);
   assert_int_equal(seen.calls, 1);
   static const int want_rc[C_COUNT] = {FUT_OK, FUT_EEXCEPTION,
                                        FUT_ECANCELLED};
@@ -403,7 +373,7 @@ static void test_cancel_message_and_error_freed(void **state)
   char msg[600];
   memset(msg, 'c', sizeof msg - 1);
   msg[sizeof msg - 1] = '\0';
-  fut_t *f = new_future();
+  fut_t *f = tl_future(&tfx_loop);
   long before = ta_live();
   assert_int_equal(fut_cancel(f, msg), 1);
   assert_true(ta_live() > before); /* the message was copied somewhere */
@@ -419,7 +389,7 @@ static void test_cancel_message_and_error_freed(void **state)
   assert_int_equal(ta_live(), 0);
 
   /* read many times, never kept: all of it goes with the future */
-  f = new_future();
+  f = tl_future(&tfx_loop);
   assert_int_equal(fut_cancel(f, "short"), 1);
   for (int i = 0; i < 5; i++) {
     assert_int_equal(fut_exception(f, &exc), FUT_ECANCELLED);
@@ -429,7 +399,7 @@ static void test_cancel_message_and_error_freed(void **state)
   assert_int_equal(ta_live(), 0);
 
   /* no message */
-  f = new_future();
+  f = tl_future(&tfx_loop);
   assert_int_equal(fut_cancel(f, NULL), 1);
   assert_int_equal(fut_exception(f, &exc), FUT_ECANCELLED);
   fut_unref(f);
@@ -447,7 +417,7 @@ static void test_allocation_budget(void **state)
     for (completion_t how = C_RESULT; how < C_COUNT; how++) {
       fut_exc_t *exc = payload_exc(2);
       long before = ta_allocs();
-      fut_t *f = new_future();
+      fut_t *f = tl_future(&tfx_loop);
       for (int i = 0; i < ncb; i++)
         assert_int_equal(fut_add_done_callback(f, rec_cb, tv(3), NULL),
                          FUT_OK);
@@ -459,7 +429,7 @@ static void test_allocation_budget(void **state)
         assert_int_equal(fut_set_exception(f, fut_exc_ref(exc)), FUT_OK);
       else
         assert_int_equal(fut_cancel(f, NULL), 1);
-      assert_int_equal(tl_run(&loop), ncb);
+      assert_int_equal(tl_run(&tfx_loop), ncb);
       assert_int_equal(ta_allocs() - before, expected);
       if (how == C_EXCEPTION)
         assert_int_equal(fut_exception(f, &(fut_exc_t *){NULL}), FUT_OK);
@@ -472,7 +442,7 @@ static void test_allocation_budget(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
   const struct CMUnitTest tests[] = {
     T(test_result_freed_once_at_destruction),
     T(test_result_without_free_value),

@@ -17,7 +17,6 @@
 typedef void (*handler_fn)(fut_loop_t *loop, fut_t *fut, const fut_exc_t *exc,
                            const char *message);
 
-static test_loop_t g_tl;
 static handler_fn g_base_handler;
 static int g_never_retrieved;   /* reports whose message says so */
 static char g_described[256];   /* fut_describe of the reported future */
@@ -36,11 +35,11 @@ static void spy_handler(fut_loop_t *loop, fut_t *fut, const fut_exc_t *exc,
   g_base_handler(loop, fut, exc, message);
 }
 
-static void reset_env(test_loop_t *tl, bool with_handler)
+/* Between cases (and at setup): the harness's next case, on a loop
+   without a context hook, then the spy around its handler. */
+static void next_case(test_loop_t *tl, bool with_handler)
 {
-  tv_reset();
-  rec_reset();
-  tl_init(tl, false, with_handler);
+  tfx_next_case(tl, false, with_handler);
   g_base_handler = tl->base.exception_handler;
   if (with_handler)
     tl->base.exception_handler = spy_handler;
@@ -52,25 +51,9 @@ static void reset_env(test_loop_t *tl, bool with_handler)
 
 static int setup(void **state)
 {
-  ta_install();
-  reset_env(&g_tl, true);
-  *state = &g_tl;
+  tfx_setup(state);
+  next_case(*state, true);
   return 0;
-}
-
-static int teardown(void **state)
-{
-  test_loop_t *tl = *state;
-  tl_fini(tl);
-  ta_uninstall();
-  return 0;
-}
-
-static void next_case(test_loop_t *tl, bool with_handler)
-{
-  assert_int_equal(ta_live(), 0);
-  tl_fini(tl);
-  reset_env(tl, with_handler);
 }
 
 /* ---- helpers ---- */
@@ -451,7 +434,7 @@ static void test_stderr_one_line_refused(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, tfx_teardown)
   const struct CMUnitTest tests[] = {
     T(test_unretrieved_exception_reported_once),
     T(test_handler_can_describe_future),

@@ -12,32 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a fake loop with a call_soon_threadsafe that can be told to refuse ----
+/* ---- the fake loop ----
 
-   It queues on the test_loop_t FIFO, which is not thread-safe, so it only
-   serves single-threaded tests; the cross-thread ones use the bundled loop. */
+   Single-threaded tests give the fixture's tfx_loop the harness's
+   call_soon_threadsafe (tl_enable_threadsafe): it queues on the FIFO,
+   which is not thread-safe, and refuses per ts_refuse_from. The
+   cross-thread tests use the bundled loop. */
 
-typedef struct ts_loop {
-  test_loop_t tl; /* first: a fut_loop_t * is a ts_loop_t * */
-  bool refuse;
-  int ts_calls;   /* call_soon_threadsafe calls, refused ones included */
-} ts_loop_t;
-
-static int ts_call_soon_threadsafe(fut_loop_t *loop, fut_work_fn fn, void *arg,
-                                   void *context)
+static test_loop_t *ts_loop(void)
 {
-  ts_loop_t *l = (ts_loop_t *)loop;
-  l->ts_calls++;
-  if (l->refuse)
-    return -1;
-  return loop->call_soon(loop, fn, arg, context);
+  tl_enable_threadsafe(&tfx_loop);
+  return &tfx_loop;
 }
 
-static void ts_init(ts_loop_t *l)
+static fut_sender_t *new_sender(fut_t *f)
 {
-  memset(l, 0, sizeof *l);
-  tl_init(&l->tl, false, true);
-  l->tl.base.call_soon_threadsafe = ts_call_soon_threadsafe;
+  fut_sender_t *s = fut_sender_new(f);
+  assert_non_null(s);
+  return s;
 }
 
 /* ---- the bundled loop ---- */
@@ -197,25 +189,16 @@ static int send_from_thread(fut_sender_t *s, outcome_t *o)
   return job.rc;
 }
 
-static void setup_counters(void)
-{
-  ta_install();
-  tv_reset();
-  rec_reset();
-}
-
 /* ---- tests ---- */
 
 static void test_new_requires_threadsafe_hook(void **state)
 {
   (void)state;
-  setup_counters();
   assert_null(fut_sender_new(NULL));
 
   test_loop_t tl;
   tl_init(&tl, false, false);
-  fut_t *f = fut_create(&tl.base);
-  assert_non_null(f);
+  fut_t *f = tl_future(&tl);
   long live = ta_live();
   assert_null(fut_sender_new(f));
   assert_int_equal(ta_live(), live);
@@ -224,17 +207,12 @@ static void test_new_requires_threadsafe_hook(void **state)
   assert_int_equal(tl.calls, 0);
   fut_unref(f);
   tl_fini(&tl);
-  ta_uninstall();
 }
 
 static void test_new_out_of_memory(void **state)
 {
   (void)state;
-  setup_counters();
-  ts_loop_t l;
-  ts_init(&l);
-  fut_t *f = fut_create(&l.tl.base);
-  assert_non_null(f);
+  fut_t *f = tl_future(ts_loop());
   long live = ta_live();
   ta_fail_at(1);
   assert_null(fut_sender_new(f));
@@ -246,8 +224,6 @@ static void test_new_out_of_memory(void **state)
                    FUT_OK);
   fut_unref(f);
   assert_int_equal(tv_freed(5), 1);
-  tl_fini(&l.tl);
-  ta_uninstall();
 }
 
 /* The sender's reference keeps the future alive once the caller dropped
@@ -255,12 +231,9 @@ static void test_new_out_of_memory(void **state)
 static void test_sender_holds_reference_until_applied(void **state)
 {
   (void)state;
-  setup_counters();
   fut_mainloop_t *m = ml_new();
-  fut_t *f = fut_create(fut_mainloop_loop(m));
-  assert_non_null(f);
-  fut_sender_t *s = fut_sender_new(f);
-  assert_non_null(s);
+  fut_t *f = future_on(fut_mainloop_loop(m));
+  fut_sender_t *s = new_sender(f);
   fut_unref(f);
 
   assert_int_equal(fut_sender_set_result(s, tv(1), tv_free), FUT_OK);
@@ -270,21 +243,17 @@ static void test_sender_holds_reference_until_applied(void **state)
   ml_drain(m);
   assert_int_equal(tv_freed(1), 1);
   fut_mainloop_free(m);
-  ta_uninstall();
 }
 
 /* ...or until the sender is freed unused. */
 static void test_sender_free_drops_reference(void **state)
 {
   (void)state;
-  setup_counters();
   fut_mainloop_t *m = ml_new();
-  fut_t *f = fut_create(fut_mainloop_loop(m));
-  assert_non_null(f);
+  fut_t *f = future_on(fut_mainloop_loop(m));
   assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(2), NULL, tv_free),
                    FUT_OK);
-  fut_sender_t *s = fut_sender_new(f);
-  assert_non_null(s);
+  fut_sender_t *s = new_sender(f);
   fut_unref(f);
   assert_int_equal(tv_freed(2), 0); /* still alive, still pending */
 
@@ -295,25 +264,28 @@ static void test_sender_free_drops_reference(void **state)
   ml_drain(m);
   assert_int_equal(rec_len, 0);
   fut_mainloop_free(m);
-  ta_uninstall();
 }
 
-/* Even on the loop thread, each kind of send only queues the work. */
-static void test_never_applied_inline(void **state)
+typedef int (*send_fn)(fut_sender_t *s, outcome_t *o);
+
+/* Each kind of outcome, sent with `send` to a future on the bundled loop
+   that has a recording callback (slot cb_slot): the send only queues the
+   work, the loop applies the outcome intact, the callback sees it once,
+   and destroying the future releases the outcome and the future's blocks. */
+static void check_each_outcome_arrives(send_fn send, int cb_slot,
+                                       int first_slot)
 {
-  (void)state;
-  setup_counters();
   fut_mainloop_t *m = ml_new();
   for (kind_t k = 0; k < K_COUNT; k++) {
-    fut_t *f = fut_create(fut_mainloop_loop(m));
-    assert_non_null(f);
-    assert_int_equal(fut_add_done_callback(f, rec_cb, tv(3), NULL), FUT_OK);
-    fut_sender_t *s = fut_sender_new(f);
-    assert_non_null(s);
+    fut_t *f = future_on(fut_mainloop_loop(m));
+    assert_int_equal(fut_add_done_callback(f, rec_cb, tv(cb_slot), NULL),
+                     FUT_OK);
+    fut_sender_t *s = new_sender(f);
     outcome_t o;
-    outcome_init(&o, k, 10 + (int)k);
+    outcome_init(&o, k, first_slot + (int)k);
 
-    assert_int_equal(outcome_send(s, &o), FUT_OK);
+    assert_int_equal(send(s, &o), FUT_OK);
+    /* the sending call is over and it did not touch the future */
     assert_int_equal(fut_state(f), FUT_PENDING);
     assert_int_equal(rec_len, 0);
 
@@ -321,39 +293,8 @@ static void test_never_applied_inline(void **state)
     outcome_check(f, &o);
     ml_drain(m);
     assert_int_equal(rec_len, 1);
+    assert_int_equal(rec_log[0], cb_slot);
     assert_ptr_equal(rec_fut[0], f);
-    fut_unref(f);
-    outcome_check_released(&o);
-    rec_reset();
-  }
-  fut_mainloop_free(m);
-  ta_uninstall();
-}
-
-/* Every kind of outcome sent from another thread arrives intact, on the
-   loop, and the callbacks see it. */
-static void test_outcomes_from_thread(void **state)
-{
-  (void)state;
-  setup_counters();
-  fut_mainloop_t *m = ml_new();
-  for (kind_t k = 0; k < K_COUNT; k++) {
-    fut_t *f = fut_create(fut_mainloop_loop(m));
-    assert_non_null(f);
-    assert_int_equal(fut_add_done_callback(f, rec_cb, tv(4), NULL), FUT_OK);
-    fut_sender_t *s = fut_sender_new(f);
-    assert_non_null(s);
-    outcome_t o;
-    outcome_init(&o, k, 20 + (int)k);
-
-    assert_int_equal(send_from_thread(s, &o), FUT_OK);
-    /* the sending thread is gone and it did not touch the future */
-    assert_int_equal(fut_state(f), FUT_PENDING);
-    assert_int_equal(fut_mainloop_run_until_done(m, f), FUT_OK);
-    outcome_check(f, &o);
-    ml_drain(m);
-    assert_int_equal(rec_len, 1);
-    assert_int_equal(rec_log[0], 4);
 
     long live = ta_live();
     fut_unref(f);
@@ -362,7 +303,21 @@ static void test_outcomes_from_thread(void **state)
     rec_reset();
   }
   fut_mainloop_free(m);
-  ta_uninstall();
+}
+
+/* Even on the loop thread, each kind of send only queues the work. */
+static void test_never_applied_inline(void **state)
+{
+  (void)state;
+  check_each_outcome_arrives(outcome_send, 3, 10);
+}
+
+/* Every kind of outcome sent from another thread arrives intact, on the
+   loop, and the callbacks see it. */
+static void test_outcomes_from_thread(void **state)
+{
+  (void)state;
+  check_each_outcome_arrives(send_from_thread, 4, 20);
 }
 
 /* The loop thread cancels first; the outcome that arrives afterwards has no
@@ -370,13 +325,10 @@ static void test_outcomes_from_thread(void **state)
 static void test_cancelled_meanwhile(void **state)
 {
   (void)state;
-  setup_counters();
   fut_mainloop_t *m = ml_new();
   for (kind_t k = 0; k < K_COUNT; k++) {
-    fut_t *f = fut_create(fut_mainloop_loop(m));
-    assert_non_null(f);
-    fut_sender_t *s = fut_sender_new(f);
-    assert_non_null(s);
+    fut_t *f = future_on(fut_mainloop_loop(m));
+    fut_sender_t *s = new_sender(f);
     outcome_t o;
     outcome_init(&o, k, 30 + (int)k);
 
@@ -396,7 +348,6 @@ static void test_cancelled_meanwhile(void **state)
     tv_reset();
   }
   fut_mainloop_free(m);
-  ta_uninstall();
 }
 
 /* A closed bundled loop refuses the hand-off: every send is FUT_ELOOP and
@@ -404,12 +355,9 @@ static void test_cancelled_meanwhile(void **state)
 static void test_refused_by_closed_mainloop(void **state)
 {
   (void)state;
-  setup_counters();
   fut_mainloop_t *m = ml_new();
-  fut_t *f = fut_create(fut_mainloop_loop(m));
-  assert_non_null(f);
-  fut_sender_t *s = fut_sender_new(f);
-  assert_non_null(s);
+  fut_t *f = future_on(fut_mainloop_loop(m));
+  fut_sender_t *s = new_sender(f);
   assert_int_equal(fut_mainloop_close(m), FUT_OK);
 
   for (kind_t k = 0; k < K_COUNT; k++) {
@@ -426,76 +374,62 @@ static void test_refused_by_closed_mainloop(void **state)
   fut_unref(f);
   fut_mainloop_free(m);
   assert_int_equal(ta_live(), 0);
-  ta_uninstall();
 }
 
 /* A refusal leaves the sender valid: the same outcome, sent again to a loop
    that now accepts, goes through and arrives. */
 static void test_refused_then_retry(void **state)
 {
-  (void)state;
-  setup_counters();
+  test_loop_t *tl = *state;
   for (kind_t k = 0; k < K_COUNT; k++) {
-    ts_loop_t l;
-    ts_init(&l);
-    fut_t *f = fut_create(&l.tl.base);
-    assert_non_null(f);
-    fut_sender_t *s = fut_sender_new(f);
-    assert_non_null(s);
+    fut_t *f = tl_future(ts_loop());
+    fut_sender_t *s = new_sender(f);
     outcome_t o;
     outcome_init(&o, k, 50 + (int)k);
 
-    l.refuse = true;
+    tl->ts_refuse_from = 1;
     long live = ta_live();
     assert_int_equal(outcome_send(s, &o), FUT_ELOOP);
-    assert_int_equal(l.ts_calls, 1);
+    assert_int_equal(tl->ts_calls, 1);
     assert_int_equal(ta_live(), live);
     assert_int_equal(tv_total_freed(), 0);
-    assert_int_equal(tl_pending(&l.tl), 0);
+    assert_int_equal(tl_pending(tl), 0);
 
-    l.refuse = false;
+    tl->ts_refuse_from = 0;
     assert_int_equal(outcome_send(s, &o), FUT_OK);
-    assert_int_equal(l.ts_calls, 2);
+    assert_int_equal(tl->ts_calls, 2);
     assert_int_equal(fut_state(f), FUT_PENDING);
-    assert_int_equal(tl_run(&l.tl), 1);
+    assert_int_equal(tl_run(tl), 1);
     outcome_check(f, &o);
     fut_unref(f);
     outcome_check_released(&o);
-    assert_int_equal(l.tl.reports, 0);
-    tl_fini(&l.tl);
-    tv_reset();
+    assert_int_equal(tl->reports, 0);
+    tfx_next_case(tl, true, true);
   }
-  ta_uninstall();
 }
 
 static void test_einval(void **state)
 {
   (void)state;
-  setup_counters();
-  ts_loop_t l;
-  ts_init(&l);
-  fut_t *f = fut_create(&l.tl.base);
-  assert_non_null(f);
-  fut_sender_t *s = fut_sender_new(f);
-  assert_non_null(s);
+  test_loop_t *tl = ts_loop();
+  fut_t *f = tl_future(tl);
+  fut_sender_t *s = new_sender(f);
   fut_exc_t *exc = fut_exc_new_with_data(NULL, 0, NULL, tv(60), tv_free);
 
   assert_int_equal(fut_sender_set_result(NULL, tv(61), tv_free), FUT_EINVAL);
   assert_int_equal(fut_sender_set_exception(NULL, exc), FUT_EINVAL);
   assert_int_equal(fut_sender_set_exception(s, NULL), FUT_EINVAL);
   assert_int_equal(fut_sender_cancel(NULL, "m"), FUT_EINVAL);
-  assert_int_equal(l.ts_calls, 0);
+  assert_int_equal(tl->ts_calls, 0);
   assert_int_equal(tv_total_freed(), 0);
   fut_exc_unref(exc);
   assert_int_equal(tv_freed(60), 1);
 
   /* the sender survived the bad calls */
   assert_int_equal(fut_sender_set_result(s, tv(62), tv_free), FUT_OK);
-  assert_int_equal(tl_run(&l.tl), 1);
+  assert_int_equal(tl_run(tl), 1);
   fut_unref(f);
   assert_int_equal(tv_freed(62), 1);
-  tl_fini(&l.tl);
-  ta_uninstall();
 }
 
 /* Copying the cancel message is the one allocation a send can need; when it
@@ -503,32 +437,26 @@ static void test_einval(void **state)
 static void test_cancel_enomem_then_retry(void **state)
 {
   (void)state;
-  setup_counters();
-  ts_loop_t l;
-  ts_init(&l);
-  fut_t *f = fut_create(&l.tl.base);
-  assert_non_null(f);
-  fut_sender_t *s = fut_sender_new(f);
-  assert_non_null(s);
+  test_loop_t *tl = ts_loop();
+  fut_t *f = tl_future(tl);
+  fut_sender_t *s = new_sender(f);
 
   long live = ta_live();
   ta_fail_at(1);
   assert_int_equal(fut_sender_cancel(s, CANCEL_TEXT), FUT_ENOMEM);
   assert_int_equal(ta_failed(), 1);
   assert_int_equal(ta_live(), live);
-  assert_int_equal(l.ts_calls, 0);
-  assert_int_equal(tl_pending(&l.tl), 0);
+  assert_int_equal(tl->ts_calls, 0);
+  assert_int_equal(tl_pending(tl), 0);
   assert_int_equal(fut_state(f), FUT_PENDING);
 
   ta_fail_at(0);
   outcome_t o;
   outcome_init(&o, K_CANCEL_MSG, 0);
   assert_int_equal(outcome_send(s, &o), FUT_OK);
-  assert_int_equal(tl_run(&l.tl), 1);
+  assert_int_equal(tl_run(tl), 1);
   outcome_check(f, &o);
   fut_unref(f);
-  tl_fini(&l.tl);
-  ta_uninstall();
 }
 
 /* ---- stress: workers complete futures while the loop cancels some ---- */
@@ -721,7 +649,6 @@ static void stress_check(const stress_t *st)
 static void test_stress_workers(void **state)
 {
   (void)state;
-  setup_counters();
   stress_t st;
   memset(&st, 0, sizeof st);
   st.n = stress_count();
@@ -735,8 +662,7 @@ static void test_stress_workers(void **state)
 
   fut_mainloop_t *m = ml_new();
   fut_loop_t *loop = fut_mainloop_loop(m);
-  st.all_done = fut_create(loop);
-  assert_non_null(st.all_done);
+  st.all_done = future_on(loop);
 
   pthread_t workers[STRESS_WORKERS];
   for (int w = 0; w < STRESS_WORKERS; w++)
@@ -745,8 +671,7 @@ static void test_stress_workers(void **state)
 
   uint32_t seed = 0x2545f491u;
   for (int i = 0; i < st.n; i++) {
-    fut_t *f = fut_create(loop);
-    assert_non_null(f);
+    fut_t *f = future_on(loop);
     st.futs[i] = f;
     assert_int_equal(fut_add_done_callback(f, stress_done, &st.val[i], NULL),
                      FUT_OK);
@@ -790,24 +715,25 @@ static void test_stress_workers(void **state)
   free(st.q);
   free(st.futs);
   free(st.val);
-  ta_uninstall();
 }
 
 int main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_new_requires_threadsafe_hook),
-    cmocka_unit_test(test_new_out_of_memory),
-    cmocka_unit_test(test_sender_holds_reference_until_applied),
-    cmocka_unit_test(test_sender_free_drops_reference),
-    cmocka_unit_test(test_never_applied_inline),
-    cmocka_unit_test(test_outcomes_from_thread),
-    cmocka_unit_test(test_cancelled_meanwhile),
-    cmocka_unit_test(test_refused_by_closed_mainloop),
-    cmocka_unit_test(test_refused_then_retry),
-    cmocka_unit_test(test_einval),
-    cmocka_unit_test(test_cancel_enomem_then_retry),
-    cmocka_unit_test(test_stress_workers),
+    T(test_new_requires_threadsafe_hook),
+    T(test_new_out_of_memory),
+    T(test_sender_holds_reference_until_applied),
+    T(test_sender_free_drops_reference),
+    T(test_never_applied_inline),
+    T(test_outcomes_from_thread),
+    T(test_cancelled_meanwhile),
+    T(test_refused_by_closed_mainloop),
+    T(test_refused_then_retry),
+    T(test_einval),
+    T(test_cancel_enomem_then_retry),
+    T(test_stress_workers),
   };
+#undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

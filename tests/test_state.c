@@ -4,28 +4,6 @@
 
 #include <string.h>
 
-static test_loop_t loop;
-
-/* Every test runs on a fresh fake loop under the counting allocator, so a
-   block the library forgets fails the test in the teardown. */
-static int setup(void **state)
-{
-  (void)state;
-  ta_install();
-  tv_reset();
-  rec_reset();
-  tl_init(&loop, true, true);
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  (void)state;
-  tl_fini(&loop);
-  ta_uninstall();
-  return 0;
-}
-
 /* The four columns of the table. */
 typedef enum { K_PENDING, K_RESULT, K_EXCEPTION, K_CANCELLED, K_COUNT } kind_t;
 
@@ -60,12 +38,41 @@ static void complete_as(fut_t *f, kind_t kind)
   }
 }
 
+/* Each column of a row is a case of its own: named in the output, with
+   the slots and the callback log cleared. */
+static void start_case(int k)
+{
+  print_message("state: %s\n", kind_name[k]);
+  tv_reset();
+  rec_reset();
+}
+
 static fut_t *make_future(kind_t kind)
 {
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
+  fut_t *f = tl_future(&tfx_loop);
   complete_as(f, kind);
   return f;
+}
+
+/* One column's check, given a future of that column to own. */
+typedef void (*column_fn)(fut_t *f, kind_t kind);
+
+/* Runs check on each column in turn, each a case of its own. */
+static void each_column(column_fn check)
+{
+  for (int k = 0; k < K_COUNT; k++) {
+    start_case(k);
+    check(make_future((kind_t)k), (kind_t)k);
+  }
+}
+
+/* exc is the exception complete_as gives the exception column. */
+static void assert_column_exception(const fut_exc_t *exc)
+{
+  assert_non_null(exc);
+  assert_ptr_equal(fut_exc_type(exc), &TEST_IO_ERROR);
+  assert_int_equal(fut_exc_code(exc), EXC_CODE);
+  assert_string_equal(fut_exc_message(exc), EXC_TEXT);
 }
 
 /* Asserts that a done f still holds exactly the outcome make_future gave
@@ -83,10 +90,7 @@ static void assert_outcome(fut_t *f, kind_t kind)
   case K_EXCEPTION:
     assert_int_equal(fut_state(f), FUT_FINISHED);
     assert_int_equal(fut_exception(f, &exc), FUT_OK);
-    assert_non_null(exc);
-    assert_ptr_equal(fut_exc_type(exc), &TEST_IO_ERROR);
-    assert_int_equal(fut_exc_code(exc), EXC_CODE);
-    assert_string_equal(fut_exc_message(exc), EXC_TEXT);
+    assert_column_exception(exc);
     break;
   case K_CANCELLED:
     assert_int_equal(fut_state(f), FUT_CANCELLED);
@@ -104,102 +108,100 @@ static void assert_outcome(fut_t *f, kind_t kind)
 static void test_fresh_future_is_pending(void **state)
 {
   (void)state;
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
+  fut_t *f = tl_future(&tfx_loop);
   assert_int_equal(fut_state(f), FUT_PENDING);
   assert_false(fut_done(f));
   assert_false(fut_cancelled(f));
-  assert_ptr_equal(fut_get_loop(f), &loop.base);
+  assert_ptr_equal(fut_get_loop(f), &tfx_loop.base);
   assert_null(fut_cancel_message(f));
-  assert_int_equal(loop.calls, 0);
+  assert_int_equal(tfx_loop.calls, 0);
+  fut_unref(f);
+}
+
+static void check_queries(fut_t *f, kind_t k)
+{
+  static const fut_state_t want_state[K_COUNT] = {FUT_PENDING, FUT_FINISHED,
+                                                  FUT_FINISHED, FUT_CANCELLED};
+  assert_int_equal(fut_state(f), want_state[k]);
+  assert_int_equal(fut_done(f), k != K_PENDING);
+  assert_int_equal(fut_cancelled(f), k == K_CANCELLED);
+  assert_ptr_equal(fut_get_loop(f), &tfx_loop.base);
   fut_unref(f);
 }
 
 static void test_queries_in_each_state(void **state)
 {
   (void)state;
-  static const fut_state_t want_state[K_COUNT] = {FUT_PENDING, FUT_FINISHED,
-                                                  FUT_FINISHED, FUT_CANCELLED};
-  for (int k = 0; k < K_COUNT; k++) {
-    print_message("state: %s\n", kind_name[k]);
-    fut_t *f = make_future((kind_t)k);
-    assert_int_equal(fut_state(f), want_state[k]);
-    assert_int_equal(fut_done(f), k != K_PENDING);
-    assert_int_equal(fut_cancelled(f), k == K_CANCELLED);
-    assert_ptr_equal(fut_get_loop(f), &loop.base);
-    fut_unref(f);
-  }
+  each_column(check_queries);
   /* no callbacks were registered: completing must not have called the loop */
-  assert_int_equal(loop.calls, 0);
+  assert_int_equal(tfx_loop.calls, 0);
 }
 
 /* ---- the table, one row per test ---- */
 
+static void row_result(fut_t *f, kind_t k)
+{
+  static const int want[K_COUNT] = {FUT_EINVALIDSTATE, FUT_OK,
+                                    FUT_EEXCEPTION, FUT_ECANCELLED};
+  /* asked several times: the same answer, the same pointer */
+  for (int i = 0; i < 3; i++) {
+    void *value = tv(99);
+    assert_int_equal(fut_result(f, &value), want[k]);
+    assert_ptr_equal(value, k == K_RESULT ? tv(RESULT_SLOT) : NULL);
+  }
+  assert_int_equal(tv_freed(RESULT_SLOT), 0); /* reading takes nothing */
+  fut_unref(f);
+  assert_int_equal(tv_freed(RESULT_SLOT), k == K_RESULT);
+}
+
 static void test_row_result(void **state)
 {
   (void)state;
-  static const int want[K_COUNT] = {FUT_EINVALIDSTATE, FUT_OK,
-                                    FUT_EEXCEPTION, FUT_ECANCELLED};
-  for (int k = 0; k < K_COUNT; k++) {
-    print_message("state: %s\n", kind_name[k]);
-    tv_reset();
-    fut_t *f = make_future((kind_t)k);
-    /* asked several times: the same answer, the same pointer */
-    for (int i = 0; i < 3; i++) {
-      void *value = tv(99);
-      assert_int_equal(fut_result(f, &value), want[k]);
-      assert_ptr_equal(value, k == K_RESULT ? tv(RESULT_SLOT) : NULL);
+  each_column(row_result);
+}
+
+static void row_exception(fut_t *f, kind_t k)
+{
+  fut_exc_t *sentinel = fut_exc_new(NULL, 0, NULL);
+  fut_exc_t *first = NULL;
+  for (int i = 0; i < 2; i++) {
+    fut_exc_t *exc = sentinel;
+    int rc = fut_exception(f, &exc);
+    switch (k) {
+    case K_PENDING:
+      assert_int_equal(rc, FUT_EINVALIDSTATE);
+      assert_null(exc);
+      break;
+    case K_RESULT:
+      assert_int_equal(rc, FUT_OK);
+      assert_null(exc);
+      break;
+    case K_EXCEPTION:
+      assert_int_equal(rc, FUT_OK);
+      assert_column_exception(exc);
+      break;
+    case K_CANCELLED:
+      assert_int_equal(rc, FUT_ECANCELLED);
+      assert_non_null(exc);
+      assert_true(fut_exc_is(exc, &FUT_EXC_CANCELLED_ERROR));
+      assert_string_equal(fut_exc_message(exc), CANCEL_TEXT);
+      break;
+    default:
+      fail();
     }
-    assert_int_equal(tv_freed(RESULT_SLOT), 0); /* reading takes nothing */
-    fut_unref(f);
-    assert_int_equal(tv_freed(RESULT_SLOT), k == K_RESULT);
+    /* the stored exception is returned by reference, never copied */
+    if (k == K_EXCEPTION && i == 1)
+      assert_ptr_equal(exc, first);
+    first = exc;
   }
+  fut_exc_unref(sentinel);
+  fut_unref(f);
 }
 
 static void test_row_exception(void **state)
 {
   (void)state;
-  for (int k = 0; k < K_COUNT; k++) {
-    print_message("state: %s\n", kind_name[k]);
-    fut_t *f = make_future((kind_t)k);
-    fut_exc_t *sentinel = fut_exc_new(NULL, 0, NULL);
-    fut_exc_t *first = NULL;
-    for (int i = 0; i < 2; i++) {
-      fut_exc_t *exc = sentinel;
-      int rc = fut_exception(f, &exc);
-      switch (k) {
-      case K_PENDING:
-        assert_int_equal(rc, FUT_EINVALIDSTATE);
-        assert_null(exc);
-        break;
-      case K_RESULT:
-        assert_int_equal(rc, FUT_OK);
-        assert_null(exc);
-        break;
-      case K_EXCEPTION:
-        assert_int_equal(rc, FUT_OK);
-        assert_non_null(exc);
-        assert_ptr_equal(fut_exc_type(exc), &TEST_IO_ERROR);
-        assert_int_equal(fut_exc_code(exc), EXC_CODE);
-        assert_string_equal(fut_exc_message(exc), EXC_TEXT);
-        break;
-      case K_CANCELLED:
-        assert_int_equal(rc, FUT_ECANCELLED);
-        assert_non_null(exc);
-        assert_true(fut_exc_is(exc, &FUT_EXC_CANCELLED_ERROR));
-        assert_string_equal(fut_exc_message(exc), CANCEL_TEXT);
-        break;
-      default:
-        fail();
-      }
-      /* the stored exception is returned by reference, never copied */
-      if (k == K_EXCEPTION && i == 1)
-        assert_ptr_equal(exc, first);
-      first = exc;
-    }
-    fut_exc_unref(sentinel);
-    fut_unref(f);
-  }
+  each_column(row_exception);
 }
 
 /* set_result and set_exception share the row: OK once, then EINVALIDSTATE
@@ -231,8 +233,7 @@ static void check_completion_row(complete_fn complete)
 {
   const int slot = 7;
   for (int k = 0; k < K_COUNT; k++) {
-    print_message("state: %s\n", kind_name[k]);
-    tv_reset();
+    start_case(k);
     fut_t *f = make_future((kind_t)k);
     int rc = complete(f, slot);
     if (k == K_PENDING) {
@@ -266,51 +267,49 @@ static void test_row_set_exception(void **state)
   check_completion_row(complete_with_exception);
 }
 
+static void row_cancel(fut_t *f, kind_t k)
+{
+  int rc = fut_cancel(f, "second");
+  if (k == K_PENDING) {
+    assert_int_equal(rc, 1);
+    assert_int_equal(fut_state(f), FUT_CANCELLED);
+    assert_true(fut_cancelled(f));
+    assert_true(fut_done(f));
+    assert_string_equal(fut_cancel_message(f), "second");
+  } else {
+    assert_int_equal(rc, 0);
+    assert_outcome(f, k);
+    if (k != K_CANCELLED)
+      assert_null(fut_cancel_message(f));
+  }
+  fut_unref(f);
+}
+
 static void test_row_cancel(void **state)
 {
   (void)state;
-  for (int k = 0; k < K_COUNT; k++) {
-    print_message("state: %s\n", kind_name[k]);
-    fut_t *f = make_future((kind_t)k);
-    int rc = fut_cancel(f, "second");
-    if (k == K_PENDING) {
-      assert_int_equal(rc, 1);
-      assert_int_equal(fut_state(f), FUT_CANCELLED);
-      assert_true(fut_cancelled(f));
-      assert_true(fut_done(f));
-      assert_string_equal(fut_cancel_message(f), "second");
-    } else {
-      assert_int_equal(rc, 0);
-      assert_outcome(f, (kind_t)k);
-      if (k != K_CANCELLED)
-        assert_null(fut_cancel_message(f));
-    }
-    fut_unref(f);
-  }
+  each_column(row_cancel);
 }
 
 static void test_row_add_done_callback(void **state)
 {
   (void)state;
   for (int k = 0; k < K_COUNT; k++) {
-    print_message("state: %s\n", kind_name[k]);
-    rec_reset();
-    int calls = loop.calls;
+    start_case(k);
+    int calls = tfx_loop.calls;
     fut_t *f = make_future((kind_t)k);
     assert_int_equal(fut_add_done_callback(f, rec_cb, tv(1), NULL), FUT_OK);
     if (k == K_PENDING) {
       /* stored: the loop has not seen it */
-      assert_int_equal(loop.calls, calls);
-      assert_int_equal(tl_pending(&loop), 0);
+      assert_int_equal(tfx_loop.calls, calls);
+      assert_int_equal(tl_pending(&tfx_loop), 0);
       complete_as(f, K_RESULT);
     }
     /* done: handed to call_soon by now, but not run */
-    assert_int_equal(loop.calls, calls + 1);
-    assert_int_equal(tl_pending(&loop), 1);
+    assert_int_equal(tfx_loop.calls, calls + 1);
+    assert_int_equal(tl_pending(&tfx_loop), 1);
     assert_int_equal(rec_len, 0);
-    assert_int_equal(tl_run(&loop), 1);
-    assert_int_equal(rec_len, 1);
-    assert_int_equal(rec_log[0], 1);
+    tl_assert_runs(&tfx_loop, (const int[]){1}, 1);
     assert_ptr_equal(rec_fut[0], f);
     fut_unref(f);
   }
@@ -320,10 +319,8 @@ static void test_row_remove_done_callback(void **state)
 {
   (void)state;
   for (int k = 0; k < K_COUNT; k++) {
-    print_message("state: %s\n", kind_name[k]);
-    rec_reset();
-    fut_t *f = fut_create(&loop.base);
-    assert_non_null(f);
+    start_case(k);
+    fut_t *f = tl_future(&tfx_loop);
     /* (rec_cb, 1) twice among other pairs that share its fn or its data */
     assert_int_equal(fut_add_done_callback(f, rec_cb, tv(1), NULL), FUT_OK);
     assert_int_equal(fut_add_done_callback(f, rec_cb, tv(2), NULL), FUT_OK);
@@ -333,10 +330,8 @@ static void test_row_remove_done_callback(void **state)
       assert_int_equal(fut_remove_done_callback(f, rec_cb, tv(1)), 2);
       assert_int_equal(fut_remove_done_callback(f, rec_cb, tv(1)), 0);
       assert_int_equal(fut_set_result(f, NULL, NULL), FUT_OK);
-      assert_int_equal(tl_run(&loop), 2);
-      assert_int_equal(rec_len, 2);
-      assert_int_equal(rec_log[0], 2);
-      assert_int_equal(rec_log[1], 1); /* the rec_cb2 registration */
+      /* 1: the rec_cb2 registration */
+      tl_assert_runs(&tfx_loop, (const int[]){2, 1}, 2);
     } else {
       complete_as(f, (kind_t)k);
       /* the list was handed to the loop: nothing left to remove */
@@ -345,11 +340,7 @@ static void test_row_remove_done_callback(void **state)
       /* and one added after completion is not removable either */
       assert_int_equal(fut_add_done_callback(f, rec_cb, tv(3), NULL), FUT_OK);
       assert_int_equal(fut_remove_done_callback(f, rec_cb, tv(3)), 0);
-      assert_int_equal(tl_run(&loop), 5);
-      assert_int_equal(rec_len, 5);
-      static const int order[] = {1, 2, 1, 1, 3};
-      for (int i = 0; i < 5; i++)
-        assert_int_equal(rec_log[i], order[i]);
+      tl_assert_runs(&tfx_loop, (const int[]){1, 2, 1, 1, 3}, 5);
     }
     fut_unref(f);
   }
@@ -357,18 +348,45 @@ static void test_row_remove_done_callback(void **state)
 
 /* ---- cancel and its message ---- */
 
+/* f's CancelledError, borrowed from f. */
+static fut_exc_t *cancelled_error(fut_t *f)
+{
+  fut_exc_t *exc = NULL;
+  assert_int_equal(fut_exception(f, &exc), FUT_ECANCELLED);
+  assert_non_null(exc);
+  assert_true(fut_exc_is(exc, &FUT_EXC_CANCELLED_ERROR));
+  return exc;
+}
+
+/* A new future, cancelled with msg. */
+static fut_t *cancelled_future(const char *msg)
+{
+  fut_t *f = tl_future(&tfx_loop);
+  assert_int_equal(fut_cancel(f, msg), 1);
+  return f;
+}
+
+/* A reference of our own keeps f's CancelledError past f, its message
+   (when it has one) included. */
+static void check_error_outlives_future(fut_t *f, fut_exc_t *exc,
+                                        const char *msg)
+{
+  assert_ptr_equal(fut_exc_ref(exc), exc);
+  fut_unref(f);
+  assert_true(fut_exc_is(exc, &FUT_EXC_CANCELLED_ERROR));
+  if (msg)
+    assert_string_equal(fut_exc_message(exc), msg);
+  fut_exc_unref(exc);
+}
+
 static void test_cancel_once_first_message_stays(void **state)
 {
   (void)state;
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
-  assert_int_equal(fut_cancel(f, "first"), 1);
+  fut_t *f = cancelled_future("first");
   assert_int_equal(fut_cancel(f, "second"), 0);
   assert_int_equal(fut_cancel(f, NULL), 0);
   assert_string_equal(fut_cancel_message(f), "first");
-  fut_exc_t *exc = NULL;
-  assert_int_equal(fut_exception(f, &exc), FUT_ECANCELLED);
-  assert_string_equal(fut_exc_message(exc), "first");
+  assert_string_equal(fut_exc_message(cancelled_error(f)), "first");
   fut_unref(f);
 }
 
@@ -383,9 +401,7 @@ static void test_cancel_message_null_when_none(void **state)
       assert_null(fut_cancel_message(f));
     fut_unref(f);
   }
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
-  assert_int_equal(fut_cancel(f, NULL), 1);
+  fut_t *f = cancelled_future(NULL);
   assert_null(fut_cancel_message(f));
   fut_unref(f);
 }
@@ -395,29 +411,20 @@ static void test_cancel_message_is_copied(void **state)
   (void)state;
   char msg[32];
   strcpy(msg, "shutting down");
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
-  assert_int_equal(fut_cancel(f, msg), 1);
+  fut_t *f = cancelled_future(msg);
   memset(msg, 'X', sizeof msg - 1);
   msg[sizeof msg - 1] = '\0';
   assert_ptr_not_equal(fut_cancel_message(f), msg);
   assert_string_equal(fut_cancel_message(f), "shutting down");
-  fut_exc_t *exc = NULL;
-  assert_int_equal(fut_exception(f, &exc), FUT_ECANCELLED);
-  assert_string_equal(fut_exc_message(exc), "shutting down");
+  assert_string_equal(fut_exc_message(cancelled_error(f)), "shutting down");
   fut_unref(f);
 }
 
 static void test_cancelled_error_carries_message(void **state)
 {
   (void)state;
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
-  assert_int_equal(fut_cancel(f, "why"), 1);
-  fut_exc_t *exc = NULL;
-  assert_int_equal(fut_exception(f, &exc), FUT_ECANCELLED);
-  assert_non_null(exc);
-  assert_true(fut_exc_is(exc, &FUT_EXC_CANCELLED_ERROR));
+  fut_t *f = cancelled_future("why");
+  fut_exc_t *exc = cancelled_error(f);
   assert_true(fut_exc_is(exc, &FUT_EXC_ERROR));
   assert_false(fut_exc_is(exc, &TEST_IO_ERROR));
   assert_string_equal(fut_exc_message(exc), "why");
@@ -426,37 +433,23 @@ static void test_cancelled_error_carries_message(void **state)
   void *value = tv(1);
   assert_int_equal(fut_result(f, &value), FUT_ECANCELLED);
   assert_string_equal(fut_exc_message(exc), "why");
-  /* a reference of our own keeps it past the future */
-  assert_ptr_equal(fut_exc_ref(exc), exc);
-  fut_unref(f);
-  assert_true(fut_exc_is(exc, &FUT_EXC_CANCELLED_ERROR));
-  assert_string_equal(fut_exc_message(exc), "why");
-  fut_exc_unref(exc);
+  check_error_outlives_future(f, exc, "why");
 }
 
 static void test_cancelled_error_without_message(void **state)
 {
   (void)state;
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
-  assert_int_equal(fut_cancel(f, NULL), 1);
-  fut_exc_t *exc = NULL;
-  assert_int_equal(fut_exception(f, &exc), FUT_ECANCELLED);
-  assert_non_null(exc);
-  assert_true(fut_exc_is(exc, &FUT_EXC_CANCELLED_ERROR));
+  fut_t *f = cancelled_future(NULL);
+  fut_exc_t *exc = cancelled_error(f);
   const char *msg = fut_exc_message(exc);
   assert_true(msg == NULL || msg[0] == '\0');
-  assert_ptr_equal(fut_exc_ref(exc), exc);
-  fut_unref(f);
-  assert_true(fut_exc_is(exc, &FUT_EXC_CANCELLED_ERROR));
-  fut_exc_unref(exc);
+  check_error_outlives_future(f, exc, NULL);
 }
 
 static void test_set_cancelled_error_finishes(void **state)
 {
   (void)state;
-  fut_t *f = fut_create(&loop.base);
-  assert_non_null(f);
+  fut_t *f = tl_future(&tfx_loop);
   fut_exc_t *given = fut_exc_new(&FUT_EXC_CANCELLED_ERROR, 3, "not a cancel");
   assert_int_equal(fut_set_exception(f, given), FUT_OK);
   assert_int_equal(fut_state(f), FUT_FINISHED);
@@ -506,14 +499,13 @@ static void probe_hook(test_loop_t *tl, int n, fut_work_fn fn, void *arg,
 static void probe_completion(kind_t kind)
 {
   probe_t p = {0};
-  p.f = fut_create(&loop.base);
-  assert_non_null(p.f);
+  p.f = tl_future(&tfx_loop);
   assert_int_equal(fut_add_done_callback(p.f, rec_cb, tv(1), NULL), FUT_OK);
-  loop.hook = probe_hook;
-  loop.hook_data = &p;
+  tfx_loop.hook = probe_hook;
+  tfx_loop.hook_data = &p;
   fut_t *f = p.f;
   complete_as(f, kind);
-  loop.hook = NULL;
+  tfx_loop.hook = NULL;
   assert_int_equal(p.seen, 1);
   assert_true(p.done);
   switch (kind) {
@@ -532,7 +524,7 @@ static void probe_completion(kind_t kind)
     assert_non_null(p.cancel_message);
     assert_string_equal(p.cancel_message, CANCEL_TEXT);
   }
-  assert_int_equal(tl_run(&loop), 1);
+  assert_int_equal(tl_run(&tfx_loop), 1);
   assert_int_equal(rec_len, 1);
   fut_unref(f);
 }
@@ -541,15 +533,14 @@ static void test_state_changes_before_scheduling(void **state)
 {
   (void)state;
   for (int k = K_RESULT; k < K_COUNT; k++) {
-    print_message("completion: %s\n", kind_name[k]);
-    rec_reset();
+    start_case(k);
     probe_completion((kind_t)k);
   }
 }
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
   const struct CMUnitTest tests[] = {
     T(test_fresh_future_is_pending),
     T(test_queries_in_each_state),

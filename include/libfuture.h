@@ -107,9 +107,10 @@ typedef void (*fut_free_fn)(void *p);                /* a destructor */
  * The loop: filled in and owned by the host
  *
  * libfuture never runs a loop of its own; it hands work to these hooks. Any
- * nonzero return from a hook is a refusal. Hooks may call back into the
- * library (add, remove, cancel, unref, complete other futures): that is
- * always safe.
+ * nonzero return from a hook is a refusal; a call that has to report one
+ * returns FUT_ENOMEM if the hook returned FUT_ENOMEM (a retry may succeed),
+ * FUT_ELOOP otherwise. Hooks may call back into the library (add, remove,
+ * cancel, unref, complete other futures): that is always safe.
  * ------------------------------------------------------------------------ */
 
 typedef struct fut_loop fut_loop_t;
@@ -192,7 +193,8 @@ FUT_API const char *fut_cancel_message(const fut_t *f);
 /* Register fn(f, data) to run once f is done, through loop->call_soon with
    `context` (NULL: loop->current_context(loop) now, if the loop has it).
    Pending: stored (FIFO, duplicates allowed). Done: handed to call_soon at
-   once; if the loop refuses, FUT_ELOOP and nothing was taken. The future
+   once; if the loop refuses, FUT_ELOOP (or the hook's FUT_ENOMEM) and
+   nothing was taken. The future
    stays alive until the callback has run. After it ran, data is the
    callback's own business. FUT_EINVAL if f or fn is NULL, FUT_ENOMEM. */
 FUT_API int fut_add_done_callback(fut_t *f, fut_done_fn fn, void *data,
@@ -253,9 +255,11 @@ FUT_API void *fut_exc_data(const fut_exc_t *e);          /* may be NULL */
  * meanwhile), the value is freed with its free_value and the exception
  * unreferenced. A send that returns FUT_OK consumes the sender.
  *
- * If the loop refuses the hand-off, the send returns FUT_ELOOP and took
- * nothing: the sender stays valid, the caller keeps the value. It may retry,
- * or release the sender with fut_sender_free() on the loop thread.
+ * If the loop refuses the hand-off, the send returns FUT_ELOOP (FUT_ENOMEM
+ * if the hook said so) and took nothing: the sender stays valid, the caller
+ * keeps the value. It may retry, or hand the sender back to the loop thread
+ * (a channel of its own, or simply by being joined) for fut_sender_free():
+ * the sender's reference to the future may only be dropped there.
  * ------------------------------------------------------------------------ */
 
 typedef struct fut_sender fut_sender_t;
@@ -283,8 +287,11 @@ FUT_API void fut_sender_free(fut_sender_t *s);
 
 /* Every allocation of the library goes through this. Process-wide: set it
    before any other call, while no object of the library is alive. The hooks
-   must be thread-safe if senders or exceptions are used from other threads.
-   FUT_EINVAL if a member is NULL; NULL restores malloc/realloc/free. */
+   follow the C functions: realloc(ud, NULL, n) allocates; free(ud, NULL) is
+   never called. They must be thread-safe if senders or exceptions are used
+   from other threads, and must not call into libfuture (the bundled loop
+   may hold its lock while it allocates). FUT_EINVAL if a member is NULL;
+   NULL restores malloc/realloc/free. */
 typedef struct fut_allocator {
   void *(*malloc)(void *ud, size_t size);
   void *(*realloc)(void *ud, void *ptr, size_t size);

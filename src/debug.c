@@ -1,4 +1,5 @@
 /* Status texts, versions, fut_describe and the last-resort error report. */
+#include <limits.h>
 #include <stdio.h>
 
 #include "internal.h"
@@ -54,7 +55,9 @@ typedef struct out {
 static char *out_at(const out_t *o, size_t *room)
 {
   if (o->used < o->len) {
-    *room = o->len - o->used;
+    /* snprintf may fail outright (EOVERFLOW) when told of more than INT_MAX
+       bytes of room. */
+    *room = o->len - o->used < INT_MAX ? o->len - o->used : INT_MAX;
     return o->buf + o->used;
   }
   *room = 0;

@@ -40,18 +40,25 @@ fut_t *fut_ref(fut_t *f)
   return f;
 }
 
+/* Run the destroy_data of every pending callback. Host code runs here with
+   the future pinned but dying, so the entries are detached first: a
+   destroy_data that removes, adds, cancels or completes through a weak
+   pointer to this future can neither skip an entry nor reach freed memory.
+   Entries such code adds are destroyed by the next round. */
 static void destroy_pending_callbacks(fut_t *f)
 {
-  if (f->flags & FUT_F_CB0) {
+  while (f->state == FUT_PENDING && fut__pending_callbacks(f) > 0) {
+    bool has_cb0 = (f->flags & FUT_F_CB0) != 0;
+    struct fut_cb cb0 = {f->cb0_fn, f->cb0_data, NULL, f->u.cb0.destroy};
+    struct fut_cbvec *v = f->more;
     f->flags &= (uint8_t)~FUT_F_CB0;
-    if (f->u.cb0.destroy)
-      f->u.cb0.destroy(f->cb0_data);
-  }
-  struct fut_cbvec *v = f->more;
-  if (v) {
-    for (uint32_t i = 0; i < v->len; i++)
+    f->more = NULL;
+    if (has_cb0 && cb0.destroy)
+      cb0.destroy(cb0.data);
+    for (uint32_t i = 0; v && i < v->len; i++)
       if (v->items[i].destroy)
         v->items[i].destroy(v->items[i].data);
+    fut__free(v);
   }
 }
 
@@ -65,20 +72,23 @@ static void report_never_retrieved(fut_t *f)
   fut__report(f->loop, f, f->u.exc, msg);
 }
 
+/* The last reference is gone. Host code still runs from here (the
+   exception handler, destroy_data), so the future is pinned meanwhile; if
+   that code took a reference, or scheduled a callback holding one, the
+   future lives on and a later unref finishes the job (a report is never
+   repeated: its flag is cleared first). */
 static void destroy(fut_t *f)
 {
+  f->refs = 1;
   if (f->flags & FUT_F_LOG_EXC) {
-    /* The handler gets a live future: pin it, and honour a handler that
-       kept a reference (the report is not repeated). */
     f->flags &= (uint8_t)~FUT_F_LOG_EXC;
-    f->refs = 1;
     report_never_retrieved(f);
-    if (--f->refs != 0)
-      return;
   }
+  destroy_pending_callbacks(f);
+  if (--f->refs != 0)
+    return;
   switch (f->state) {
   case FUT_PENDING:
-    destroy_pending_callbacks(f);
     break;
   case FUT_FINISHED:
     if (f->flags & FUT_F_EXC)
@@ -343,10 +353,11 @@ static int add_done(fut_t *f, const struct fut_cb *cb)
   d->fn = cb->fn;
   d->data = cb->data;
   f->refs++;
-  if (f->loop->call_soon(f->loop, run_direct, d, cb->context) != 0) {
+  int rc = f->loop->call_soon(f->loop, run_direct, d, cb->context);
+  if (rc != 0) {
     fut__free(d);
-    fut_unref(f); /* may be the last one, if the hook dropped the caller's */
-    return FUT_ELOOP;
+    f->refs--; /* the caller's reference is pinned: never the last one */
+    return fut__refusal(rc);
   }
   return FUT_OK;
 }
@@ -385,14 +396,20 @@ int fut_add_done_callback_full(fut_t *f, fut_done_fn fn, void *data,
 {
   if (!f || !fn)
     return FUT_EINVAL;
-  /* The hook is host code and may re-enter (even complete f), so the state
-     is read only after it returns. */
+  /* Hooks are host code and may re-enter: drop the caller's reference, or
+     complete f. So f is pinned across them, and its state read after. */
+  f->refs++;
   if (!context && f->loop->current_context)
     context = f->loop->current_context(f->loop);
   struct fut_cb cb = {fn, data, context, destroy_data};
-  if (f->state != FUT_PENDING)
-    return add_done(f, &cb);
-  return add_pending(f, &cb);
+  int rc = f->state != FUT_PENDING ? add_done(f, &cb) : add_pending(f, &cb);
+  fut_unref(f);
+  return rc;
+}
+
+int fut__refusal(int hook_status)
+{
+  return hook_status == FUT_ENOMEM ? FUT_ENOMEM : FUT_ELOOP;
 }
 
 int fut_add_done_callback(fut_t *f, fut_done_fn fn, void *data, void *context)

@@ -100,6 +100,10 @@ struct fut {
    cancel message; the future takes it). Returns 1, or 0 if already done
    (exc left to the caller). Never allocates. */
 FUT_INTERNAL int fut__cancel_with(fut_t *f, fut_exc_t *exc);
+/* The status for a call whose loop hook refused the work: a hook that says
+   FUT_ENOMEM is passed through (a retry may succeed), any other nonzero
+   return means FUT_ELOOP. */
+FUT_INTERNAL int fut__refusal(int hook_status);
 /* How many callbacks wait in f's pending list. */
 FUT_INTERNAL size_t fut__pending_callbacks(const fut_t *f);
 

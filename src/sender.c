@@ -70,9 +70,8 @@ static void apply(void *arg)
 static int send(fut_sender_t *s)
 {
   fut_loop_t *loop = s->f->loop;
-  if (loop->call_soon_threadsafe(loop, apply, s, s->context) != 0)
-    return FUT_ELOOP;
-  return FUT_OK;
+  int rc = loop->call_soon_threadsafe(loop, apply, s, s->context);
+  return rc == 0 ? FUT_OK : fut__refusal(rc);
 }
 
 int fut_sender_set_result(fut_sender_t *s, void *value, fut_free_fn free_value)

@@ -25,6 +25,11 @@ static void tl_enqueue(test_loop_t *tl, fut_work_fn fn, void *arg,
   tl->items[tl->head + tl->len++] = (tl_item_t){fn, arg, context};
 }
 
+static int tl_refusal(const test_loop_t *tl)
+{
+  return tl->refuse_status ? tl->refuse_status : -1;
+}
+
 static int tl_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
                         void *context)
 {
@@ -33,7 +38,7 @@ static int tl_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
   if (tl->hook)
     tl->hook(tl, n, fn, arg, context);
   if ((tl->refuse_from && n >= tl->refuse_from) || tl->refuse_only == n)
-    return -1;
+    return tl_refusal(tl);
   tl_enqueue(tl, fn, arg, context);
   return 0;
 }
@@ -44,7 +49,7 @@ static int tl_call_soon_threadsafe(fut_loop_t *loop, fut_work_fn fn,
   test_loop_t *tl = (test_loop_t *)loop;
   int n = ++tl->ts_calls;
   if (tl->ts_refuse_from && n >= tl->ts_refuse_from)
-    return -1;
+    return tl_refusal(tl);
   tl_enqueue(tl, fn, arg, context);
   return 0;
 }

@@ -45,6 +45,7 @@ struct test_loop {
   fut_t *last_report_fut;
   int ts_calls;             /* call_soon_threadsafe calls, refused included */
   int ts_refuse_from;       /* refuse threadsafe calls >= this (0: never) */
+  int refuse_status;        /* what a refusal returns (0: -1) */
 };
 
 /* with_context/with_handler: install the optional hooks. */

@@ -866,6 +866,77 @@ static void test_stress_add_remove_model(void **state)
   }
 }
 
+/* ---- re-entrancy from the current_context hook ---- */
+
+static fut_t *ctx_victim;
+static bool ctx_completes; /* else the hook drops the victim's reference */
+
+static void *reentrant_context(fut_loop_t *loop)
+{
+  (void)loop;
+  fut_t *f = ctx_victim;
+  ctx_victim = NULL;
+  if (f && ctx_completes)
+    complete(f, BY_RESULT);
+  else if (f)
+    fut_unref(f);
+  return tv(CTX_SLOT);
+}
+
+/* current_context is host code called inside the add: it may drop the
+   caller's only reference (a registry that owned the future) or complete
+   the future. The add stays safe and the callback keeps its promise: it
+   is destroyed once when the future dies, or scheduled and run once. */
+static void test_context_hook_reenters(void **state)
+{
+  test_loop_t *tl = *state;
+  tl->base.current_context = reentrant_context;
+
+  fut_t *f = tl_future(tl);
+  ctx_victim = f;
+  ctx_completes = false;
+  assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(1), NULL, tv_free),
+                   FUT_OK);
+  assert_int_equal(tv_freed(1), 1); /* f died when the add let go of it */
+  assert_int_equal(ta_live(), 0);
+
+  f = tl_future(tl);
+  ctx_victim = f;
+  ctx_completes = true;
+  assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(2), NULL, tv_free),
+                   FUT_OK);
+  assert_int_equal(tl_pending(tl), 1);
+  assert_ptr_equal(tl->items[tl->head].context, tv(CTX_SLOT));
+  fut_unref(f);
+  tl_assert_runs(tl, (int[]){2}, 1);
+  assert_int_equal(tv_freed(2), 0);
+  assert_int_equal(tv_freed(VALUE_SLOT), 1);
+}
+
+/* A hook that refuses for lack of memory is told apart from a closed loop:
+   the add on a done future says FUT_ENOMEM, so the caller may retry. */
+static void test_add_on_done_enomem_passes_through(void **state)
+{
+  test_loop_t *tl = *state;
+  fut_t *f = tl_future(tl);
+  complete(f, BY_RESULT);
+  tl->refuse_only = 1;
+  tl->refuse_status = FUT_ENOMEM;
+  assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(1), NULL, tv_free),
+                   FUT_ENOMEM);
+  assert_int_equal(tv_freed(1), 0);
+  assert_int_equal(tl_pending(tl), 0);
+  tl->refuse_status = 7; /* any other refusal is FUT_ELOOP */
+  tl->refuse_only = 2;
+  assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(1), NULL, tv_free),
+                   FUT_ELOOP);
+  assert_int_equal(fut_add_done_callback_full(f, rec_cb, tv(1), NULL, tv_free),
+                   FUT_OK);
+  fut_unref(f);
+  tl_assert_runs(tl, (int[]){1}, 1);
+  assert_int_equal(tv_freed(1), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
@@ -893,6 +964,8 @@ int main(void)
     T(test_add_on_done_hook_unref_refused),
     T(test_callback_reenters),
     T(test_stress_add_remove_model),
+    T(test_context_hook_reenters),
+    T(test_add_on_done_enomem_passes_through),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

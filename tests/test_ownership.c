@@ -440,6 +440,66 @@ static void test_allocation_budget(void **state)
   }
 }
 
+/* ---- destroy_data that reaches back into the dying future ---- */
+
+/* What the host keeps: a plain (non-owning) pointer to the future, as a
+   registration handle that unregisters itself would. */
+static fut_t *dying;
+
+static void never_runs(fut_t *f, void *data)
+{
+  (void)f;
+  (void)data;
+  fail_msg("a callback of a future destroyed while pending ran");
+}
+
+static void destroy_unregistering(void *p)
+{
+  tv_free(p);
+  /* The dying future's list is already detached: nothing to remove. */
+  assert_int_equal(fut_remove_done_callback(dying, never_runs, p), 0);
+}
+
+static void destroy_cancelling(void *p)
+{
+  tv_free(p);
+  assert_true(fut_cancel(dying, "teardown") >= 0);
+}
+
+static void destroy_adding(void *p)
+{
+  tv_free(p);
+  if (tv_index(p) == 1)
+    assert_int_equal(fut_add_done_callback_full(dying, never_runs, tv(99),
+                                                NULL, tv_free),
+                     FUT_OK);
+}
+
+/* destroy_data runs while the future dies. Host code there may still reach
+   the future (unregister itself, cancel, register more); every destroy_data
+   still runs exactly once, nothing is scheduled, nothing touches freed
+   memory (ASan and valgrind watch this test). */
+static void test_destroy_data_reenters_dying_future(void **state)
+{
+  test_loop_t *tl = *state;
+  fut_free_fn destroys[] = {destroy_unregistering, destroy_cancelling,
+                            destroy_adding};
+  for (size_t k = 0; k < sizeof destroys / sizeof destroys[0]; k++) {
+    tfx_next_case(tl, true, true);
+    dying = tl_future(tl);
+    for (int i = 1; i <= 5; i++)
+      assert_int_equal(fut_add_done_callback_full(dying, never_runs, tv(i),
+                                                  NULL, destroys[k]),
+                       FUT_OK);
+    fut_unref(dying);
+    for (int i = 1; i <= 5; i++)
+      assert_int_equal(tv_freed(i), 1);
+    assert_int_equal(tv_freed(99), destroys[k] == destroy_adding ? 1 : 0);
+    assert_int_equal(tl_run(tl), 0);
+    assert_int_equal(ta_live(), 0);
+  }
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
@@ -457,6 +517,7 @@ int main(void)
     T(test_future_alive_until_callbacks_ran),
     T(test_cancel_message_and_error_freed),
     T(test_allocation_budget),
+    T(test_destroy_data_reenters_dying_future),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

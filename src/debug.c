@@ -128,7 +128,9 @@ void fut__report(fut_loop_t *loop, fut_t *f, const fut_exc_t *exc,
     desc[0] = '\0';
   int n = snprintf(line, sizeof line, "libfuture: %s%s%s", message,
                    desc[0] ? " " : "", desc);
-  size_t end = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+  size_t end = n < 0 ? 0 : (size_t)n;
+  if (end >= sizeof line)
+    end = sizeof line - 1;
   for (size_t i = 0; i < end; i++)
     if (line[i] == '\n' || line[i] == '\r')
       line[i] = ' ';

@@ -1,0 +1,674 @@
+/* libfuture's benchmark: the workloads of docs/performance.md, each timed
+   for libfuture on two hosts (a minimal in-file FIFO ring, to measure the
+   future alone, and the bundled loop, what users get by default) and, for
+   the W1/W2/W4 shapes, for a hand-written ring of (fn, arg) with one
+   malloc'ed node per operation: the code a C programmer writes with no
+   abstraction at all. Each figure is the median of 5 timed runs, and each
+   ratio is taken against the baseline measured in the same process.
+
+   Usage: bench                        the whole table
+          bench w1|w2|w4 lib|base N [K]  one workload, untimed (callgrind.sh)
+*/
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libfuture.h"
+#ifdef BENCH_HAVE_GLIB
+#  include <gio/gio.h>
+#endif
+
+#define RUNS 5
+
+/* Keeps the compiler from deleting work whose result nobody reads. */
+static volatile uintptr_t sink;
+
+static void die(const char *what)
+{
+  fprintf(stderr, "bench: %s\n", what);
+  exit(1);
+}
+
+/* ---- the FIFO ring: the baseline's queue and the minimal host ---------- */
+
+typedef struct item {
+  fut_work_fn fn;
+  void *arg;
+} item_t;
+
+typedef struct ring {
+  item_t *items;
+  size_t head, tail, mask; /* capacity mask + 1 is a power of two */
+} ring_t;
+
+static void ring_init(ring_t *r, size_t cap)
+{
+  r->items = malloc(cap * sizeof *r->items);
+  if (!r->items)
+    die("out of memory");
+  r->head = r->tail = 0;
+  r->mask = cap - 1;
+}
+
+static void ring_grow(ring_t *r)
+{
+  size_t cap = r->mask + 1, len = r->tail - r->head;
+  item_t *items = malloc(2 * cap * sizeof *items);
+  if (!items)
+    die("out of memory");
+  for (size_t i = 0; i < len; i++)
+    items[i] = r->items[(r->head + i) & r->mask];
+  free(r->items);
+  r->items = items;
+  r->head = 0;
+  r->tail = len;
+  r->mask = 2 * cap - 1;
+}
+
+static inline void ring_push(ring_t *r, fut_work_fn fn, void *arg)
+{
+  if (r->tail - r->head > r->mask)
+    ring_grow(r);
+  r->items[r->tail++ & r->mask] = (item_t){fn, arg};
+}
+
+/* Run what is queued, including what the units queue meanwhile. */
+static void ring_drain(ring_t *r)
+{
+  while (r->head != r->tail) {
+    item_t it = r->items[r->head++ & r->mask];
+    it.fn(it.arg);
+  }
+}
+
+/* ---- hosts ---------------------------------------------------------------- */
+
+typedef struct host {
+  const char *name;
+  fut_loop_t *loop;
+  void (*run)(struct host *h); /* run everything that is ready */
+  ring_t ring;                 /* the ring host's queue */
+  fut_loop_t ring_loop;
+  fut_mainloop_t *ml;
+} host_t;
+
+static int ring_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
+                          void *context)
+{
+  (void)context;
+  ring_push(loop->data, fn, arg);
+  return 0;
+}
+
+static void ring_run(host_t *h)
+{
+  ring_drain(&h->ring);
+}
+
+static void mainloop_run(host_t *h)
+{
+  if (fut_mainloop_run_once(h->ml, 0) < 0)
+    die("fut_mainloop_run_once failed");
+}
+
+static void host_init_ring(host_t *h)
+{
+  memset(h, 0, sizeof *h);
+  h->name = "ring";
+  ring_init(&h->ring, 1024);
+  h->ring_loop.call_soon = ring_call_soon;
+  h->ring_loop.data = &h->ring;
+  h->loop = &h->ring_loop;
+  h->run = ring_run;
+}
+
+static void host_init_mainloop(host_t *h)
+{
+  memset(h, 0, sizeof *h);
+  h->name = "mainloop";
+  h->ml = fut_mainloop_new();
+  if (!h->ml)
+    die("fut_mainloop_new failed");
+  h->loop = fut_mainloop_loop(h->ml);
+  h->run = mainloop_run;
+}
+
+static void host_fini(host_t *h)
+{
+  free(h->ring.items);
+  fut_mainloop_free(h->ml);
+}
+
+/* ---- timing ---------------------------------------------------------------- */
+
+static double now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* A workload: one timed run of `n` operations on host h (h may be NULL for
+   the baseline). */
+typedef void (*work_fn)(host_t *h, size_t n, size_t k);
+
+/* Median over RUNS runs of ns per unit; `units` is how many units (cycles,
+   callbacks, futures) one run performs. */
+static double measure(work_fn w, host_t *h, size_t n, size_t k, double units)
+{
+  double t[RUNS];
+  w(h, n / 10 + 1, k); /* warm the caches and the allocator */
+  for (int i = 0; i < RUNS; i++) {
+    double t0 = now_ns();
+    w(h, n, k);
+    t[i] = (now_ns() - t0) / units;
+  }
+  qsort(t, RUNS, sizeof t[0], cmp_double);
+  return t[RUNS / 2];
+}
+
+/* ---- the callbacks ----------------------------------------------------------- */
+
+static void on_done(fut_t *f, void *data)
+{
+  void *v;
+  (void)data;
+  if (fut_result(f, &v) == FUT_OK)
+    sink += (uintptr_t)v;
+}
+
+static void on_cancelled(fut_t *f, void *data)
+{
+  (void)data;
+  sink += (uintptr_t)fut_cancelled(f);
+}
+
+/* ---- the hand-written baseline ------------------------------------------------ */
+
+/* What the code looks like with no future at all: the operation's state is
+   a malloc'ed node holding its continuation and its result; completing it
+   queues (continuation, node) on the ring; the continuation reads the
+   result; then the node is freed. */
+typedef struct node {
+  void (*cb)(struct node *n, void *data);
+  void *data;
+  void *result;
+  uint32_t done;
+} node_t;
+
+static ring_t base_ring;
+
+static void base_cb(node_t *n, void *data)
+{
+  (void)data;
+  sink += (uintptr_t)n->result;
+}
+
+static void base_run(void *arg)
+{
+  node_t *n = arg;
+  n->cb(n, n->data);
+}
+
+static node_t *base_new(void)
+{
+  node_t *n = malloc(sizeof *n);
+  if (!n)
+    die("out of memory");
+  n->done = 0;
+  return n;
+}
+
+static void base_complete(node_t *n, void *result)
+{
+  n->result = result;
+  n->done = 1;
+  ring_push(&base_ring, base_run, n);
+}
+
+static void w1_base(host_t *h, size_t n, size_t k)
+{
+  (void)h, (void)k;
+  for (size_t i = 0; i < n; i++) {
+    node_t *x = base_new();
+    x->cb = base_cb;
+    x->data = NULL;
+    base_complete(x, (void *)i);
+    ring_drain(&base_ring);
+    free(x);
+  }
+}
+
+/* Fan-out: one node, and its continuations registered one at a time (as
+   independent parties do), in an array that doubles from 4 as it fills. */
+typedef struct fan {
+  void *result;
+  size_t n, cap;
+  item_t *cbs;
+} fan_t;
+
+static void fan_on_done(fan_t *f, fut_work_fn fn, void *arg)
+{
+  if (f->n == f->cap) {
+    f->cap = f->cap ? 2 * f->cap : 4;
+    f->cbs = realloc(f->cbs, f->cap * sizeof *f->cbs);
+    if (!f->cbs)
+      die("out of memory");
+  }
+  f->cbs[f->n++] = (item_t){fn, arg};
+}
+
+static void base_fan_cb(void *arg)
+{
+  fan_t *f = arg;
+  sink += (uintptr_t)f->result;
+}
+
+static void w2_base(host_t *h, size_t n, size_t k)
+{
+  (void)h;
+  for (size_t i = 0; i < n; i++) {
+    fan_t *f = malloc(sizeof *f);
+    if (!f)
+      die("out of memory");
+    *f = (fan_t){0};
+    for (size_t j = 0; j < k; j++)
+      fan_on_done(f, base_fan_cb, f);
+    f->result = (void *)i;
+    for (size_t j = 0; j < f->n; j++)
+      ring_push(&base_ring, f->cbs[j].fn, f->cbs[j].arg);
+    ring_drain(&base_ring);
+    free(f->cbs);
+    free(f);
+  }
+}
+
+static node_t **batch_nodes;
+static fut_t **batch_futs;
+
+static void w4_base(host_t *h, size_t n, size_t k)
+{
+  (void)h, (void)k;
+  for (size_t i = 0; i < n; i++) {
+    batch_nodes[i] = base_new();
+    batch_nodes[i]->cb = base_cb;
+    batch_nodes[i]->data = NULL;
+  }
+  for (size_t i = 0; i < n; i++)
+    base_complete(batch_nodes[i], (void *)i);
+  ring_drain(&base_ring);
+  for (size_t i = 0; i < n; i++)
+    free(batch_nodes[i]);
+}
+
+/* ---- libfuture ---------------------------------------------------------------- */
+
+static fut_t *must_create(host_t *h)
+{
+  fut_t *f = fut_create(h->loop);
+  if (!f)
+    die("fut_create failed");
+  return f;
+}
+
+static void must(int rc)
+{
+  if (rc < 0)
+    die(fut_strerror(rc));
+}
+
+static void w1_lib(host_t *h, size_t n, size_t k)
+{
+  (void)k;
+  for (size_t i = 0; i < n; i++) {
+    fut_t *f = must_create(h);
+    must(fut_add_done_callback(f, on_done, NULL, NULL));
+    must(fut_set_result(f, (void *)i, NULL));
+    h->run(h);
+    fut_unref(f);
+  }
+}
+
+static void w2_lib(host_t *h, size_t n, size_t k)
+{
+  for (size_t i = 0; i < n; i++) {
+    fut_t *f = must_create(h);
+    for (size_t j = 0; j < k; j++)
+      must(fut_add_done_callback(f, on_done, NULL, NULL));
+    must(fut_set_result(f, (void *)i, NULL));
+    h->run(h);
+    fut_unref(f);
+  }
+}
+
+static void w4_lib(host_t *h, size_t n, size_t k)
+{
+  (void)k;
+  for (size_t i = 0; i < n; i++) {
+    batch_futs[i] = must_create(h);
+    must(fut_add_done_callback(batch_futs[i], on_done, NULL, NULL));
+  }
+  for (size_t i = 0; i < n; i++)
+    must(fut_set_result(batch_futs[i], (void *)i, NULL));
+  h->run(h);
+  for (size_t i = 0; i < n; i++)
+    fut_unref(batch_futs[i]);
+}
+
+static void w5_lib(host_t *h, size_t n, size_t k)
+{
+  (void)k;
+  for (size_t i = 0; i < n; i++) {
+    fut_t *f = must_create(h);
+    must(fut_add_done_callback(f, on_cancelled, NULL, NULL));
+    if (fut_cancel(f, "shutting down") != 1)
+      die("fut_cancel failed");
+    h->run(h);
+    fut_unref(f);
+  }
+}
+
+static void nop_cb(fut_t *f, void *data)
+{
+  (void)f, (void)data;
+}
+
+static void w6_lib(host_t *h, size_t n, size_t k)
+{
+  enum { CBS = 16 };
+  static char tags[CBS];
+  (void)k;
+  for (size_t i = 0; i < n; i++) {
+    fut_t *f = must_create(h);
+    for (int j = 0; j < CBS; j++)
+      must(fut_add_done_callback(f, nop_cb, &tags[j], NULL));
+    for (int j = CBS - 1; j >= 0; j--)
+      if (fut_remove_done_callback(f, nop_cb, &tags[j]) != 1)
+        die("fut_remove_done_callback failed");
+    fut_unref(f);
+  }
+}
+
+#ifdef BENCH_HAVE_GLIB
+/* The C peer: a GTask returning a pointer, its callback run by a
+   GMainContext iteration. */
+static void gtask_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+  (void)src;
+  *(gboolean *)data = TRUE;
+  sink += (uintptr_t)g_task_propagate_pointer(G_TASK(res), NULL);
+}
+
+static void w1_gtask(host_t *h, size_t n, size_t k)
+{
+  (void)h, (void)k;
+  GMainContext *ctx = g_main_context_default();
+  for (size_t i = 0; i < n; i++) {
+    gboolean ran = FALSE;
+    GTask *t = g_task_new(NULL, NULL, gtask_done, &ran);
+    g_task_return_pointer(t, (gpointer)i, NULL);
+    while (!ran)
+      g_main_context_iteration(ctx, FALSE);
+    g_object_unref(t);
+  }
+}
+#endif
+
+/* ---- W3: memory ---------------------------------------------------------------- */
+
+/* Allocation counting through fut_set_allocator. */
+static size_t n_allocs;
+
+static void *count_malloc(void *ud, size_t size)
+{
+  (void)ud;
+  n_allocs++;
+  return malloc(size);
+}
+
+static void *count_realloc(void *ud, void *p, size_t size)
+{
+  (void)ud;
+  n_allocs += p == NULL;
+  return realloc(p, size);
+}
+
+static void count_free(void *ud, void *p)
+{
+  (void)ud;
+  free(p);
+}
+
+static const fut_allocator_t counting = {count_malloc, count_realloc,
+                                         count_free, NULL};
+
+enum { W3_N = 1000000 };
+
+typedef enum { W3_NONE, W3_LIB, W3_BASE } w3_kind_t;
+
+/* In a child process, so the peak RSS is this workload's alone: hold W3_N
+   pending operations with one callback each, and report the peak (kB). */
+static long w3_child(w3_kind_t kind, host_t *h)
+{
+  void **held = calloc(W3_N, sizeof *held);
+  if (!held)
+    die("out of memory");
+  memset(held, 1, W3_N * sizeof *held); /* resident in every run alike */
+  for (size_t i = 0; i < W3_N; i++) {
+    if (kind == W3_LIB) {
+      fut_t *f = must_create(h);
+      must(fut_add_done_callback(f, on_done, NULL, NULL));
+      held[i] = f;
+    } else if (kind == W3_BASE) {
+      node_t *x = base_new();
+      x->cb = base_cb;
+      x->data = NULL;
+      held[i] = x;
+    }
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  sink += (uintptr_t)held[W3_N - 1];
+  return ru.ru_maxrss;
+}
+
+static long w3_peak_kb(w3_kind_t kind, host_t *h)
+{
+  int fd[2];
+  if (pipe(fd) != 0)
+    die("pipe failed");
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    die("fork failed");
+  if (pid == 0) {
+    long kb = w3_child(kind, h);
+    _exit(write(fd[1], &kb, sizeof kb) == (ssize_t)sizeof kb ? 0 : 1);
+  }
+  close(fd[1]);
+  long kb = -1;
+  if (read(fd[0], &kb, sizeof kb) != (ssize_t)sizeof kb)
+    die("W3 child failed");
+  close(fd[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  return kb;
+}
+
+/* Median of RUNS children each. */
+static double w3_bytes_per(w3_kind_t kind, host_t *h)
+{
+  double d[RUNS];
+  for (int i = 0; i < RUNS; i++)
+    d[i] = (double)(w3_peak_kb(kind, h) - w3_peak_kb(W3_NONE, h)) * 1024.0 /
+           W3_N;
+  qsort(d, RUNS, sizeof d[0], cmp_double);
+  return d[RUNS / 2];
+}
+
+/* ---- the table ----------------------------------------------------------------- */
+
+static bool failed;
+
+static void row(const char *work, const char *host, double v, const char *unit,
+                double base, double limit)
+{
+  printf("%-26s %-9s %10.1f %-10s", work, host, v, unit);
+  if (base > 0) {
+    double r = v / base;
+    bool ok = limit <= 0 || r <= limit;
+    printf(" %6.2fx", r);
+    if (limit > 0)
+      printf("  (target <= %.1fx)%s", limit, ok ? "" : "  MISSED");
+    failed |= !ok;
+  }
+  putchar('\n');
+}
+
+static void check(const char *what, double v, double limit, const char *unit)
+{
+  bool ok = v <= limit;
+  printf("%-26s %-9s %10.1f %-10s          (target <= %.0f)%s\n", what, "",
+         v, unit, limit, ok ? "" : "  MISSED");
+  failed |= !ok;
+}
+
+static double allocs_per_w1_cycle(host_t *h)
+{
+  enum { N = 10000 };
+  must(fut_set_allocator(&counting));
+  n_allocs = 0;
+  w1_lib(h, N, 0);
+  must(fut_set_allocator(NULL));
+  return (double)n_allocs / N;
+}
+
+static void table(void)
+{
+  host_t hosts[2];
+  host_init_ring(&hosts[0]);
+  host_init_mainloop(&hosts[1]);
+  ring_init(&base_ring, 1024);
+  const size_t N1 = 1000000, N4 = 100000;
+  batch_nodes = malloc(N4 * sizeof *batch_nodes);
+  batch_futs = malloc(N4 * sizeof *batch_futs);
+  if (!batch_nodes || !batch_futs)
+    die("out of memory");
+
+  printf("libfuture %s benchmark: medians of %d runs, ratios to the "
+         "hand-written ring measured in this run\n\n",
+         fut_version_string(), RUNS);
+  printf("%-26s %-9s %10s %-10s %7s\n", "workload", "host", "value", "unit",
+         "ratio");
+
+  double b1 = measure(w1_base, NULL, N1, 0, (double)N1);
+  row("W1 cycle", "baseline", b1, "ns/cycle", 0, 0);
+  for (int i = 0; i < 2; i++)
+    row("W1 cycle", hosts[i].name, measure(w1_lib, &hosts[i], N1, 0, N1),
+        "ns/cycle", b1, 1.3);
+#ifdef BENCH_HAVE_GLIB
+  row("W1 cycle", "GTask", measure(w1_gtask, NULL, N1 / 20, 0, N1 / 20),
+      "ns/cycle", b1, 0);
+#endif
+
+  static const size_t ks[] = {1, 4, 16, 64, 1024};
+  for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+    size_t k = ks[i], n = 2000000 / (k + 1);
+    char name[32];
+    snprintf(name, sizeof name, "W2 fan-out K=%zu", k);
+    double b = measure(w2_base, NULL, n, k, (double)(n * k));
+    row(name, "baseline", b, "ns/cb", 0, 0);
+    for (int j = 0; j < 2; j++)
+      row(name, hosts[j].name, measure(w2_lib, &hosts[j], n, k, (double)(n * k)),
+          "ns/cb", b, k >= 4 ? 1.3 : 0);
+  }
+
+  double b4 = measure(w4_base, NULL, N4, 0, (double)N4);
+  row("W4 batch 100k", "baseline", b4, "ns/future", 0, 0);
+  for (int i = 0; i < 2; i++)
+    row("W4 batch 100k", hosts[i].name,
+        measure(w4_lib, &hosts[i], N4, 0, (double)N4), "ns/future", b4, 1.3);
+
+  for (int i = 0; i < 2; i++)
+    row("W5 cancel with message", hosts[i].name,
+        measure(w5_lib, &hosts[i], N1, 0, (double)N1), "ns/cycle", 0, 0);
+  row("W6 remove 16, reversed", hosts[0].name,
+      measure(w6_lib, &hosts[0], N1 / 10, 0, (double)N1 / 10), "ns/future", 0,
+      0);
+
+  putchar('\n');
+  double base_b = w3_bytes_per(W3_BASE, &hosts[0]);
+  row("W3 memory (1M pending)", "baseline", base_b, "bytes/op", 0, 0);
+  for (int i = 0; i < 2; i++) {
+    double lib_b = w3_bytes_per(W3_LIB, &hosts[i]);
+    row("W3 memory (1M pending)", hosts[i].name, lib_b, "bytes/future", base_b,
+        0);
+    check("W3 bytes/future", lib_b, 80, "bytes");
+  }
+  for (int i = 0; i < 2; i++)
+    check("W1 allocations/future", allocs_per_w1_cycle(&hosts[i]), 1,
+          "allocs");
+
+  free(batch_nodes);
+  free(batch_futs);
+  free(base_ring.items);
+  host_fini(&hosts[0]);
+  host_fini(&hosts[1]);
+}
+
+/* One workload, untimed, for callgrind: `bench w1|w2|w4 lib|base N [K]`. */
+static int run_one(char **argv, int argc)
+{
+  static const struct {
+    const char *name;
+    work_fn lib, base;
+  } works[] = {{"w1", w1_lib, w1_base}, {"w2", w2_lib, w2_base},
+               {"w4", w4_lib, w4_base}};
+  size_t n = strtoul(argv[3], NULL, 10);
+  size_t k = argc > 4 ? strtoul(argv[4], NULL, 10) : 1;
+  bool lib = strcmp(argv[2], "lib") == 0;
+  if (!lib && strcmp(argv[2], "base") != 0)
+    return -1;
+  for (size_t i = 0; i < sizeof works / sizeof works[0]; i++) {
+    if (strcmp(argv[1], works[i].name) != 0)
+      continue;
+    host_t h;
+    host_init_ring(&h);
+    ring_init(&base_ring, 1024);
+    batch_nodes = malloc(n * sizeof *batch_nodes);
+    batch_futs = malloc(n * sizeof *batch_futs);
+    if (!batch_nodes || !batch_futs)
+      die("out of memory");
+    (lib ? works[i].lib : works[i].base)(&h, n, k);
+    free(batch_nodes);
+    free(batch_futs);
+    free(base_ring.items);
+    host_fini(&h);
+    return 0;
+  }
+  return -1;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc == 1) {
+    table();
+    if (failed)
+      printf("\nsome targets were MISSED\n");
+    return failed ? 1 : 0;
+  }
+  if ((argc == 4 || argc == 5) && run_one(argv, argc) == 0)
+    return 0;
+  die("usage: bench [w1|w2|w4 lib|base N [K]]");
+}

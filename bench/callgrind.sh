@@ -1,0 +1,33 @@
+#!/bin/bash
+# Instructions per W1 cycle, counted by callgrind: a number that a noisy,
+# shared machine cannot blur. Each side runs twice (N and 2N cycles) and the
+# difference is divided by N, so start-up and tear-down cancel out.
+#   bench/callgrind.sh path/to/bench      (exit 1 if the ratio exceeds 1.5)
+set -euo pipefail
+bench=${1:?usage: callgrind.sh path/to/bench}
+n=${CALLGRIND_CYCLES:-100000}
+limit=1.5
+
+instructions() { # which cycles
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+    "$bench" w1 "$1" "$2" 2>&1 |
+    sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p'
+}
+
+per_cycle() { # which
+  local one two
+  one=$(instructions "$1" "$n")
+  two=$(instructions "$1" $((2 * n)))
+  [ -n "$one" ] && [ -n "$two" ] || { echo "callgrind gave no count" >&2; exit 2; }
+  echo $(((two - one) / n))
+}
+
+lib=$(per_cycle lib)
+base=$(per_cycle base)
+ratio=$(awk -v a="$lib" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
+echo "W1 instructions per cycle (callgrind, ring host): libfuture $lib," \
+  "hand-written ring $base, ratio ${ratio}x (target <= ${limit}x)"
+awk -v r="$ratio" -v l="$limit" 'BEGIN { exit !(r <= l) }' || {
+  echo "MISSED: libfuture needs more than ${limit}x the baseline's instructions"
+  exit 1
+}

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "libfuture.h"
 
@@ -22,9 +23,33 @@
 
 /* ---- memory (alloc.c) ---- */
 
-FUT_INTERNAL void *fut__malloc(size_t size);
-FUT_INTERNAL void *fut__realloc(void *ptr, size_t size);
-FUT_INTERNAL void fut__free(void *ptr);
+/* The host's allocator, or all-NULL for libc's (set by fut_set_allocator).
+   Inline, so that the default costs no more than calling malloc. */
+FUT_INTERNAL extern fut_allocator_t fut__allocator;
+
+static inline void *fut__malloc(size_t size)
+{
+  if (FUT_LIKELY(!fut__allocator.malloc))
+    return malloc(size);
+  return fut__allocator.malloc(fut__allocator.ud, size);
+}
+
+static inline void *fut__realloc(void *ptr, size_t size)
+{
+  if (FUT_LIKELY(!fut__allocator.realloc))
+    return realloc(ptr, size);
+  return fut__allocator.realloc(fut__allocator.ud, ptr, size);
+}
+
+static inline void fut__free(void *ptr)
+{
+  if (!ptr)
+    return;
+  if (FUT_LIKELY(!fut__allocator.free))
+    free(ptr);
+  else
+    fut__allocator.free(fut__allocator.ud, ptr);
+}
 
 /* ---- exceptions (exc.c) ---- */
 

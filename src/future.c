@@ -16,20 +16,12 @@
 
 fut_t *fut_create(fut_loop_t *loop)
 {
-  if (!loop || !loop->call_soon)
+  if (FUT_UNLIKELY(!loop || !loop->call_soon))
     return NULL;
   fut_t *f = fut__malloc(sizeof *f);
-  if (!f)
+  if (FUT_UNLIKELY(!f))
     return NULL;
-  f->loop = loop;
-  f->refs = 1;
-  f->state = FUT_PENDING;
-  f->flags = 0;
-  f->cb0_fn = NULL;
-  f->cb0_data = NULL;
-  f->u.cb0.context = NULL;
-  f->u.cb0.destroy = NULL;
-  f->more = NULL;
+  *f = (fut_t){.loop = loop, .refs = 1, .state = FUT_PENDING};
   return f;
 }
 
@@ -72,21 +64,24 @@ static void report_never_retrieved(fut_t *f)
   fut__report(f->loop, f, f->u.exc, msg);
 }
 
-/* The last reference is gone. Host code still runs from here (the
+/* The last reference is gone. Host code may still run from here (the
    exception handler, destroy_data), so the future is pinned meanwhile; if
    that code took a reference, or scheduled a callback holding one, the
    future lives on and a later unref finishes the job (a report is never
-   repeated: its flag is cleared first). */
-static void destroy(fut_t *f)
+   repeated: its flag is cleared first). The usual death, a done future
+   whose exception (if any) was read, skips all that. */
+void fut__destroy(fut_t *f)
 {
-  f->refs = 1;
-  if (f->flags & FUT_F_LOG_EXC) {
-    f->flags &= (uint8_t)~FUT_F_LOG_EXC;
-    report_never_retrieved(f);
+  if (FUT_UNLIKELY((f->flags & FUT_F_LOG_EXC) || f->state == FUT_PENDING)) {
+    f->refs = 1;
+    if (f->flags & FUT_F_LOG_EXC) {
+      f->flags &= (uint8_t)~FUT_F_LOG_EXC;
+      report_never_retrieved(f);
+    }
+    destroy_pending_callbacks(f);
+    if (--f->refs != 0)
+      return;
   }
-  destroy_pending_callbacks(f);
-  if (--f->refs != 0)
-    return;
   switch (f->state) {
   case FUT_PENDING:
     break;
@@ -106,8 +101,8 @@ static void destroy(fut_t *f)
 
 void fut_unref(fut_t *f)
 {
-  if (f && --f->refs == 0)
-    destroy(f);
+  if (f)
+    fut__unref(f);
 }
 
 fut_loop_t *fut_get_loop(const fut_t *f)
@@ -140,19 +135,19 @@ typedef struct detached {
   fut_free_fn cb0_destroy;
 } detached_t;
 
-static void detach(fut_t *f, detached_t *d)
+static inline detached_t detach(fut_t *f)
 {
-  d->has_cb0 = (f->flags & FUT_F_CB0) != 0;
-  d->cb0_context = f->u.cb0.context;
-  d->cb0_destroy = f->u.cb0.destroy;
+  detached_t d = {(f->flags & FUT_F_CB0) != 0, f->u.cb0.context,
+                  f->u.cb0.destroy};
   f->flags &= (uint8_t)~FUT_F_CB0;
+  return d;
 }
 
 static void run_cb0(void *arg)
 {
   fut_t *f = arg;
   f->cb0_fn(f, f->cb0_data);
-  fut_unref(f);
+  fut__unref(f);
 }
 
 static void run_entry(void *arg)
@@ -160,10 +155,11 @@ static void run_entry(void *arg)
   struct fut_cb *e = arg;
   fut_t *f = e->context;
   e->fn(f, e->data);
-  fut_unref(f);
+  fut__unref(f);
 }
 
-static void report_refused(fut_t *f, uint32_t refused, uint32_t total)
+static FUT_NOINLINE void report_refused(fut_t *f, uint32_t refused,
+                                        uint32_t total)
 {
   char msg[160];
   (void)snprintf(msg, sizeof msg,
@@ -173,31 +169,34 @@ static void report_refused(fut_t *f, uint32_t refused, uint32_t total)
   fut__report(f->loop, f, NULL, msg);
 }
 
-/* Hand every detached callback to call_soon, in registration order. A
-   refused one gets its destroy_data at once; the loop's exception handler
-   hears about it, because the completing call reports success (it took
-   ownership of what it was given, and the caller must not free it). */
-static void schedule(fut_t *f, const detached_t *d)
+/* Hand every detached callback to call_soon, in registration order. Each
+   scheduled one holds a reference, and the pass pins the future, so a hook
+   that drops the caller's reference cannot free it under us. A refused one
+   gets its destroy_data at once; the loop's exception handler hears about
+   it, because the completing call reports success (it took ownership of
+   what it was given, and the caller must not free it). */
+static FUT_NOINLINE void schedule_all(fut_t *f, detached_t d)
 {
   struct fut_cbvec *v = f->more;
-  uint32_t n = (uint32_t)d->has_cb0 + (v ? v->len : 0);
+  uint32_t len = v ? v->len : 0;
+  uint32_t n = (uint32_t)d.has_cb0 + len;
   if (n == 0)
     return;
   fut_loop_t *loop = f->loop;
   uint32_t refused = 0;
-  f->refs += n + 1; /* one per callback, plus the pin for this pass */
-  if (d->has_cb0 && loop->call_soon(loop, run_cb0, f, d->cb0_context) != 0) {
+  f->refs += n + 1;
+  if (d.has_cb0 &&
+      FUT_UNLIKELY(loop->call_soon(loop, run_cb0, f, d.cb0_context) != 0)) {
     refused++;
     f->refs--;
-    if (d->cb0_destroy)
-      d->cb0_destroy(f->cb0_data);
+    if (d.cb0_destroy)
+      d.cb0_destroy(f->cb0_data);
   }
-  uint32_t len = v ? v->len : 0;
   for (uint32_t i = 0; i < len; i++) {
     struct fut_cb *e = &v->items[i];
     void *context = e->context;
     e->context = f;
-    if (loop->call_soon(loop, run_entry, e, context) != 0) {
+    if (FUT_UNLIKELY(loop->call_soon(loop, run_entry, e, context) != 0)) {
       refused++;
       f->refs--;
       if (e->destroy)
@@ -206,21 +205,46 @@ static void schedule(fut_t *f, const detached_t *d)
   }
   if (FUT_UNLIKELY(refused))
     report_refused(f, refused, n);
-  fut_unref(f);
+  fut__unref(f);
+}
+
+/* The inline callback alone was refused. Its reference, still held, pins
+   the future across destroy_data and the report. */
+static FUT_NOINLINE void refused_cb0(fut_t *f, fut_free_fn destroy)
+{
+  if (destroy)
+    destroy(f->cb0_data);
+  report_refused(f, 1, 1);
+  fut__unref(f);
+}
+
+/* schedule_all() for the usual case, no callback or only the inline one,
+   with no pass pin: the callback's reference covers the hook. */
+static inline void schedule(fut_t *f, detached_t d)
+{
+  if (FUT_UNLIKELY(f->more != NULL)) {
+    schedule_all(f, d);
+    return;
+  }
+  if (!d.has_cb0)
+    return;
+  f->refs++;
+  if (FUT_UNLIKELY(f->loop->call_soon(f->loop, run_cb0, f, d.cb0_context) !=
+                   0))
+    refused_cb0(f, d.cb0_destroy);
 }
 
 int fut_set_result(fut_t *f, void *value, fut_free_fn free_value)
 {
-  if (!f)
+  if (FUT_UNLIKELY(!f))
     return FUT_EINVAL;
-  if (f->state != FUT_PENDING)
+  if (FUT_UNLIKELY(f->state != FUT_PENDING))
     return FUT_EINVALIDSTATE;
-  detached_t d;
-  detach(f, &d);
+  detached_t d = detach(f);
   f->u.result.value = value;
   f->u.result.free_value = free_value;
   f->state = FUT_FINISHED;
-  schedule(f, &d);
+  schedule(f, d);
   return FUT_OK;
 }
 
@@ -233,13 +257,12 @@ int fut_set_exception(fut_t *f, fut_exc_t *exc)
     return FUT_EINVALIDSTATE;
   if (!exc)
     return FUT_EINVAL;
-  detached_t d;
-  detach(f, &d);
+  detached_t d = detach(f);
   f->u.exc = exc;
   /* Set before scheduling, so a hook that reads the exception counts. */
   f->flags |= FUT_F_EXC | FUT_F_LOG_EXC;
   f->state = FUT_FINISHED;
-  schedule(f, &d);
+  schedule(f, d);
   return FUT_OK;
 }
 
@@ -248,11 +271,10 @@ int fut__cancel_with(fut_t *f, fut_exc_t *exc)
   f->flags &= (uint8_t)~FUT_F_LOG_EXC;
   if (f->state != FUT_PENDING)
     return 0;
-  detached_t d;
-  detach(f, &d);
+  detached_t d = detach(f);
   f->u.exc = exc;
   f->state = FUT_CANCELLED;
-  schedule(f, &d);
+  schedule(f, d);
   return 1;
 }
 
@@ -297,9 +319,10 @@ int fut_result(fut_t *f, void **value)
   case FUT_CANCELLED:
     return FUT_ECANCELLED;
   default:
-    f->flags &= (uint8_t)~FUT_F_LOG_EXC;
-    if (f->flags & FUT_F_EXC)
+    if (FUT_UNLIKELY(f->flags & FUT_F_EXC)) {
+      f->flags &= (uint8_t)~FUT_F_LOG_EXC;
       return FUT_EEXCEPTION;
+    }
     *value = f->u.result.value;
     return FUT_OK;
   }
@@ -341,40 +364,32 @@ static void run_direct(void *arg)
   direct_t d = *(direct_t *)arg;
   fut__free(arg);
   d.fn(d.f, d.data);
-  fut_unref(d.f);
+  fut__unref(d.f);
 }
 
-static int add_done(fut_t *f, const struct fut_cb *cb)
+/* call_soon is host code and may re-enter (drop the caller's reference,
+   say), so the future is pinned across it. */
+static FUT_NOINLINE int add_done(fut_t *f, fut_done_fn fn, void *data,
+                                 void *context)
 {
   direct_t *d = fut__malloc(sizeof *d);
   if (!d)
     return FUT_ENOMEM;
-  d->f = f;
-  d->fn = cb->fn;
-  d->data = cb->data;
-  f->refs++;
-  int rc = f->loop->call_soon(f->loop, run_direct, d, cb->context);
+  *d = (direct_t){f, fn, data};
+  f->refs += 2; /* the callback's reference and the pin */
+  int rc = f->loop->call_soon(f->loop, run_direct, d, context);
   if (rc != 0) {
     fut__free(d);
-    f->refs--; /* the caller's reference is pinned: never the last one */
-    return fut__refusal(rc);
+    f->refs--;
   }
-  return FUT_OK;
+  fut__unref(f);
+  return rc != 0 ? fut__refusal(rc) : FUT_OK;
 }
 
-static int add_pending(fut_t *f, const struct fut_cb *cb)
+/* The second and later callbacks, out of the way of the common cases. */
+static FUT_NOINLINE int add_to_array(fut_t *f, struct fut_cb cb)
 {
   struct fut_cbvec *v = f->more;
-  /* Once the array holds entries, new ones go behind them even if the
-     inline slot was freed by a remove: FIFO order wins. */
-  if (!(f->flags & FUT_F_CB0) && (!v || v->len == 0)) {
-    f->cb0_fn = cb->fn;
-    f->cb0_data = cb->data;
-    f->u.cb0.context = cb->context;
-    f->u.cb0.destroy = cb->destroy;
-    f->flags |= FUT_F_CB0;
-    return FUT_OK;
-  }
   if (!v || v->len == v->cap) {
     uint32_t cap = v ? v->cap * 2 : 4;
     if (v && cap < v->cap)
@@ -387,24 +402,55 @@ static int add_pending(fut_t *f, const struct fut_cb *cb)
     v->cap = cap;
     f->more = v;
   }
-  v->items[v->len++] = *cb;
+  v->items[v->len++] = cb;
   return FUT_OK;
+}
+
+static inline int add(fut_t *f, fut_done_fn fn, void *data, void *context,
+                      fut_free_fn destroy_data)
+{
+  if (FUT_UNLIKELY(f->state != FUT_PENDING))
+    return add_done(f, fn, data, context);
+  /* Once the array holds entries, new ones go behind them even if the
+     inline slot was freed by a remove: FIFO order wins. */
+  struct fut_cbvec *v = f->more;
+  if (FUT_LIKELY(!(f->flags & FUT_F_CB0) && (!v || v->len == 0))) {
+    f->cb0_fn = fn;
+    f->cb0_data = data;
+    f->u.cb0.context = context;
+    f->u.cb0.destroy = destroy_data;
+    f->flags |= FUT_F_CB0;
+    return FUT_OK;
+  }
+  if (FUT_LIKELY(v && v->len < v->cap)) {
+    v->items[v->len++] = (struct fut_cb){fn, data, context, destroy_data};
+    return FUT_OK;
+  }
+  return add_to_array(f, (struct fut_cb){fn, data, context, destroy_data});
+}
+
+/* current_context is host code and may re-enter: drop the caller's
+   reference, or complete f. So f is pinned across it, and its state read
+   after. */
+static FUT_NOINLINE int add_in_current_context(fut_t *f, fut_done_fn fn,
+                                               void *data,
+                                               fut_free_fn destroy_data)
+{
+  f->refs++;
+  void *context = f->loop->current_context(f->loop);
+  int rc = add(f, fn, data, context, destroy_data);
+  fut__unref(f);
+  return rc;
 }
 
 int fut_add_done_callback_full(fut_t *f, fut_done_fn fn, void *data,
                                void *context, fut_free_fn destroy_data)
 {
-  if (!f || !fn)
+  if (FUT_UNLIKELY(!f || !fn))
     return FUT_EINVAL;
-  /* Hooks are host code and may re-enter: drop the caller's reference, or
-     complete f. So f is pinned across them, and its state read after. */
-  f->refs++;
   if (!context && f->loop->current_context)
-    context = f->loop->current_context(f->loop);
-  struct fut_cb cb = {fn, data, context, destroy_data};
-  int rc = f->state != FUT_PENDING ? add_done(f, &cb) : add_pending(f, &cb);
-  fut_unref(f);
-  return rc;
+    return add_in_current_context(f, fn, data, destroy_data);
+  return add(f, fn, data, context, destroy_data);
 }
 
 int fut__refusal(int hook_status)

@@ -15,7 +15,9 @@
 #  define FUT_INTERNAL __attribute__((visibility("hidden")))
 #  define FUT_LIKELY(x) __builtin_expect(!!(x), 1)
 #  define FUT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#  define FUT_NOINLINE __attribute__((noinline))
 #else
+#  define FUT_NOINLINE
 #  define FUT_INTERNAL
 #  define FUT_LIKELY(x) (x)
 #  define FUT_UNLIKELY(x) (x)
@@ -97,9 +99,13 @@ enum {
   FUT_F_LOG_EXC = 4  /* the exception was never retrieved */
 };
 
-/* 56 bytes on LP64: one allocation, the hot fields in one cache line. The
+/* 56 bytes on LP64, one allocation (malloc's 64-byte size class). The
    inline callback's context/destroy are only needed while pending, so they
-   share storage with the outcome, which only exists once done. */
+   share storage with the outcome, which only exists once done. Everything
+   a create/add/complete/run/release cycle touches is in the first 48
+   bytes, so with malloc's 16-byte alignment it shares one cache line
+   whenever the block starts in the first quarter of a line; `more`, for
+   the second and later callbacks, comes last. */
 struct fut {
   fut_loop_t *loop;
   uint32_t refs;  /* not atomic: a future belongs to its loop's thread */
@@ -120,6 +126,17 @@ struct fut {
   } u;
   struct fut_cbvec *more;
 };
+
+/* The last reference is gone (see fut__unref). */
+FUT_INTERNAL void fut__destroy(fut_t *f);
+
+/* fut_unref() for a future known not to be NULL, inlined on the hot paths
+   (a scheduled callback's trampoline, the pins). */
+static inline void fut__unref(fut_t *f)
+{
+  if (--f->refs == 0)
+    fut__destroy(f);
+}
 
 /* Cancel a pending future with `exc` (a CancelledError whose message is the
    cancel message; the future takes it). Returns 1, or 0 if already done

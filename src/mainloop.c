@@ -67,7 +67,7 @@ struct fut_mainloop {
 #define ML_INITIAL_CAP 16
 /* The longest single sleep: it keeps the timespec arithmetic far from any
    overflow; a longer wait simply sleeps again. */
-#define ML_MAX_SLEEP_MS (24u * 3600u * 1000u)
+#define ML_MAX_SLEEP_MS ((uint64_t)24 * 3600 * 1000)
 
 static fut_mainloop_t *from_loop(fut_loop_t *loop)
 {

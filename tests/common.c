@@ -364,6 +364,11 @@ void rec_cb2(fut_t *f, void *data)
   rec_cb(f, data);
 }
 
+void rec_work(void *arg)
+{
+  rec_cb(NULL, arg);
+}
+
 void rec_assert_log(const int *want, int n)
 {
   assert_int_equal(rec_len, n);

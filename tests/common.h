@@ -116,6 +116,8 @@ extern int rec_len;
 void rec_reset(void);
 void rec_cb(fut_t *f, void *data);   /* appends tv_index(data) */
 void rec_cb2(fut_t *f, void *data);  /* same, a different function */
+/* A fut_work_fn (plain loop work) that appends tv_index(arg) to the log. */
+void rec_work(void *arg);
 /* rec_cb ran exactly n times, with slots want[0..n-1] in that order. */
 void rec_assert_log(const int *want, int n);
 /* tl_run(tl) runs exactly n units, after which rec_assert_log(want, n)

@@ -1,0 +1,569 @@
+/* The integration suite every loop adapter passes (see adapter_suite.h).
+   Checks made inside units and callbacks are recorded and asserted after
+   the host loop returns: a failing cmocka assert would longjmp out of the
+   host loop's own stack frames. */
+#include "adapter_suite.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <string.h>
+#include <unistd.h>
+
+static const adapter_ops_t *suite_ops;
+void *suite_adapter;
+int suite_busy_calls;
+
+int suite_setup(void **state)
+{
+  (void)state;
+  ta_install();
+  tv_reset();
+  rec_reset();
+  suite_ops->open();
+  assert_non_null(suite_adapter);
+  return 0;
+}
+
+int suite_teardown(void **state)
+{
+  (void)state;
+  if (suite_adapter && suite_ops->free)
+    suite_ops->free(suite_adapter);
+  else if (suite_adapter)
+    assert_int_equal(suite_ops->close(suite_adapter), FUT_OK);
+  suite_adapter = NULL;
+  suite_ops->destroy();
+  ta_uninstall();
+  return 0;
+}
+
+static fut_loop_t *loop(void)
+{
+  return suite_ops->loop(suite_adapter);
+}
+
+static int close_adapter(void)
+{
+  return suite_ops->close(suite_adapter);
+}
+
+static void run_until(const bool *done)
+{
+  if (suite_ops->run_until)
+    suite_ops->run_until(done);
+  else
+    suite_ops->run();
+  assert_true(*done);
+}
+
+static int call_soon(fut_work_fn fn, void *arg, void *context)
+{
+  return loop()->call_soon(loop(), fn, arg, context);
+}
+
+/* ---- the loop's life ---- */
+
+static void suite_idle_adapter_does_not_keep_loop_alive(void **state)
+{
+  (void)state;
+  suite_ops->run(); /* nothing queued: returns at once */
+  assert_int_equal(call_soon(rec_work, tv(1), NULL), FUT_OK);
+  suite_ops->run(); /* runs the unit, then returns by itself */
+  rec_assert_log((int[]){1}, 1);
+}
+
+/* ---- order ---- */
+
+#define NFUT 1000
+#define UNIT_EVERY 10 /* a plain unit between completions */
+
+/* The log follows the order in which the work was queued (completion
+   order), not the order in which the futures were made. */
+static void suite_fifo_across_many_futures(void **state)
+{
+  (void)state;
+  static fut_t *f[NFUT];
+  static int want[NFUT + NFUT / UNIT_EVERY];
+  int n = 0;
+  for (int i = 0; i < NFUT; i++) {
+    f[i] = future_on(loop());
+    assert_int_equal(fut_add_done_callback(f[i], rec_cb, tv(i), NULL), FUT_OK);
+  }
+  for (int k = 0; k < NFUT; k++) {
+    int i = (k * 7) % NFUT; /* 7 is prime to NFUT: a permutation */
+    if (k % 2 == 0)
+      assert_int_equal(fut_set_result(f[i], tv(2000 + i), tv_free), FUT_OK);
+    else
+      assert_int_equal(fut_cancel(f[i], NULL), 1);
+    want[n++] = i;
+    if (k % UNIT_EVERY == 0) {
+      assert_int_equal(call_soon(rec_work, tv(NFUT + k), NULL), FUT_OK);
+      want[n++] = NFUT + k;
+    }
+  }
+  assert_int_equal(rec_len, 0);
+  suite_ops->run();
+  rec_assert_log(want, n);
+  for (int j = 0; j < n; j++)
+    if (want[j] < NFUT)
+      assert_ptr_equal(rec_fut[j], f[want[j]]);
+  for (int i = 0; i < NFUT; i++)
+    fut_unref(f[i]);
+  /* Even k, hence even i, got a result; odd ones were cancelled. */
+  for (int i = 0; i < NFUT; i++)
+    assert_int_equal(tv_freed(2000 + i), i % 2 == 0);
+}
+
+/* Every way work reaches the loop, none of them runs it inside the call. */
+static void suite_never_inline(void **state)
+{
+  (void)state;
+  fut_t *a = future_on(loop()), *b = future_on(loop()), *c = future_on(loop());
+  assert_int_equal(fut_add_done_callback(a, rec_cb, tv(0), NULL), FUT_OK);
+  assert_int_equal(fut_set_result(a, NULL, NULL), FUT_OK);
+  assert_int_equal(fut_set_result(b, NULL, NULL), FUT_OK);
+  assert_int_equal(fut_add_done_callback(b, rec_cb, tv(1), NULL), FUT_OK);
+  assert_int_equal(call_soon(rec_work, tv(2), NULL), FUT_OK);
+  assert_int_equal(loop()->call_soon_threadsafe(loop(), rec_work, tv(3), NULL),
+                   FUT_OK);
+  assert_int_equal(fut_add_done_callback(c, rec_cb, tv(4), NULL), FUT_OK);
+  fut_sender_t *s = fut_sender_new(c);
+  assert_non_null(s);
+  assert_int_equal(fut_sender_set_result(s, NULL, NULL), FUT_OK);
+  assert_int_equal(rec_len, 0);
+  assert_false(fut_done(c));
+  suite_ops->run();
+  /* The loop thread's FIFO, then the other one's; c's callback is queued
+     when the sent completion is applied, so it comes last. */
+  rec_assert_log((int[]){0, 1, 2, 3, 4}, 5);
+  fut_unref(a);
+  fut_unref(b);
+  fut_unref(c);
+}
+
+static int queue_next_rc;
+static int queue_next_len; /* rec_len right after queueing */
+
+static void queue_next(void *arg)
+{
+  rec_work(arg);
+  queue_next_rc = call_soon(rec_work, tv(tv_index(arg) + 1), NULL);
+  queue_next_len = rec_len;
+}
+
+/* The documented choice: a drain runs what was queued when it began. */
+static void suite_work_queued_while_draining_waits(void **state)
+{
+  (void)state;
+  assert_int_equal(call_soon(queue_next, tv(0), NULL), FUT_OK);
+  assert_int_equal(call_soon(rec_work, tv(5), NULL), FUT_OK);
+  suite_ops->iterate();
+  rec_assert_log((int[]){0, 5}, 2);
+  assert_int_equal(queue_next_rc, FUT_OK);
+  assert_int_equal(queue_next_len, 1);
+  suite_ops->iterate();
+  rec_assert_log((int[]){0, 5, 1}, 3);
+  suite_ops->run();
+  assert_int_equal(rec_len, 3);
+}
+
+/* ---- context ---- */
+
+static void *seen[3];
+
+static void see_context(void *arg)
+{
+  seen[tv_index(arg)] = loop()->current_context(loop());
+}
+
+static void see_context_cb(fut_t *f, void *data)
+{
+  (void)f;
+  see_context(data);
+}
+
+static int add_in_context_rc;
+
+/* Adds a callback with a NULL context: it captures this unit's. */
+static void add_in_context(void *arg)
+{
+  add_in_context_rc = fut_add_done_callback(arg, see_context_cb, tv(2), NULL);
+}
+
+static void suite_current_context(void **state)
+{
+  (void)state;
+  void *ctx_a = tv(100), *ctx_b = tv(101);
+  fut_t *done = future_on(loop());
+  assert_int_equal(fut_set_result(done, NULL, NULL), FUT_OK);
+  seen[1] = ctx_a; /* must be overwritten with NULL */
+  assert_null(loop()->current_context(loop()));
+  assert_int_equal(call_soon(see_context, tv(0), ctx_a), FUT_OK);
+  assert_int_equal(call_soon(see_context, tv(1), NULL), FUT_OK);
+  assert_int_equal(call_soon(add_in_context, done, ctx_b), FUT_OK);
+  suite_ops->run();
+  assert_int_equal(add_in_context_rc, FUT_OK);
+  assert_ptr_equal(seen[0], ctx_a);
+  assert_null(seen[1]);
+  assert_ptr_equal(seen[2], ctx_b);
+  assert_null(loop()->current_context(loop()));
+  fut_unref(done);
+}
+
+static void suite_hooks_refuse_null_fn(void **state)
+{
+  (void)state;
+  assert_int_equal(call_soon(NULL, tv(0), NULL), FUT_EINVAL);
+  assert_int_equal(loop()->call_soon_threadsafe(loop(), NULL, tv(0), NULL),
+                   FUT_EINVAL);
+  assert_int_equal(loop()->call_soon(NULL, rec_work, tv(0), NULL), FUT_EINVAL);
+  suite_ops->run();
+  assert_int_equal(rec_len, 0);
+}
+
+/* ---- fairness ---- */
+
+/* A host source that is ready at every iteration does not starve the
+   adapter's work: one iteration runs both. */
+static void suite_not_starved_by_busy_source(void **state)
+{
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  assert_int_equal(write(fds[1], "x", 1), 1);
+  suite_ops->busy(fds[0]);
+  suite_busy_calls = 0;
+  assert_int_equal(call_soon(rec_work, tv(0), NULL), FUT_OK);
+  suite_ops->iterate();
+  /* Stopped before asserting: left active, it would spin the teardown. */
+  suite_ops->busy(-1);
+  close(fds[0]);
+  close(fds[1]);
+  assert_int_equal(suite_busy_calls, 1);
+  rec_assert_log((int[]){0}, 1);
+}
+
+/* ---- other threads ---- */
+
+/* One completion from another thread that waits until the loop is about
+   to sleep: the loop must wake up for it, with no other work around. */
+typedef struct round {
+  sem_t asleep;
+  fut_sender_t *s;
+  int slot;
+  int send_rc;
+  bool done;
+  int result_rc;
+  void *value;
+} round_t;
+
+static void post_asleep(void *arg)
+{
+  sem_post(&((round_t *)arg)->asleep);
+}
+
+static void *round_sender(void *arg)
+{
+  round_t *r = arg;
+  while (sem_wait(&r->asleep) != 0 && errno == EINTR)
+    ;
+  r->send_rc = fut_sender_set_result(r->s, tv(r->slot), tv_free);
+  return NULL;
+}
+
+static void round_done(fut_t *f, void *data)
+{
+  round_t *r = data;
+  r->result_rc = fut_result(f, &r->value);
+  r->done = true;
+  suite_ops->release();
+}
+
+#define ROUNDS 20
+
+static void suite_sender_wakes_sleeping_loop(void **state)
+{
+  (void)state;
+  for (int i = 0; i < ROUNDS; i++) {
+    round_t r = {.slot = i};
+    assert_int_equal(sem_init(&r.asleep, 0, 0), 0);
+    fut_t *f = future_on(loop());
+    assert_int_equal(fut_add_done_callback(f, round_done, &r, NULL), FUT_OK);
+    r.s = fut_sender_new(f);
+    assert_non_null(r.s);
+    suite_ops->hold(post_asleep, &r);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, round_sender, &r), 0);
+    run_until(&r.done);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(r.send_rc, FUT_OK);
+    assert_int_equal(r.result_rc, FUT_OK);
+    assert_ptr_equal(r.value, tv(i));
+    assert_int_equal(tv_freed(i), 0);
+    fut_unref(f);
+    assert_int_equal(tv_freed(i), 1);
+    sem_destroy(&r.asleep);
+  }
+}
+
+#define MT_THREADS 4
+#define MT_PER 250
+#define MT_ALL (MT_THREADS * MT_PER)
+
+typedef struct mt_thread {
+  fut_sender_t *s[MT_PER];
+  int first; /* slot of s[0]; s[k] sends slot first + k */
+  int failures;
+} mt_thread_t;
+
+static int mt_arrived, mt_bad;
+static bool mt_done;
+
+static void mt_cb(fut_t *f, void *data)
+{
+  void *value;
+  if (fut_result(f, &value) != FUT_OK || value != data)
+    mt_bad++;
+  rec_cb(f, data);
+  if (++mt_arrived == MT_ALL) {
+    mt_done = true;
+    suite_ops->release();
+  }
+}
+
+static void *mt_sender(void *arg)
+{
+  mt_thread_t *t = arg;
+  for (int k = 0; k < MT_PER; k++)
+    if (fut_sender_set_result(t->s[k], tv(t->first + k), tv_free) != FUT_OK)
+      t->failures++;
+  return NULL;
+}
+
+static void nothing(void *arg)
+{
+  (void)arg;
+}
+
+/* Several threads at once: every completion arrives, each thread's in the
+   order it sent them. */
+static void suite_many_threads_fifo_per_thread(void **state)
+{
+  (void)state;
+  static fut_t *f[MT_ALL];
+  static mt_thread_t t[MT_THREADS];
+  pthread_t tid[MT_THREADS];
+  mt_arrived = mt_bad = 0;
+  mt_done = false;
+  for (int i = 0; i < MT_ALL; i++) {
+    f[i] = future_on(loop());
+    assert_int_equal(fut_add_done_callback(f[i], mt_cb, tv(i), NULL), FUT_OK);
+    mt_thread_t *th = &t[i / MT_PER];
+    th->first = i / MT_PER * MT_PER;
+    th->failures = 0;
+    th->s[i % MT_PER] = fut_sender_new(f[i]);
+    assert_non_null(th->s[i % MT_PER]);
+  }
+  suite_ops->hold(nothing, NULL);
+  for (int i = 0; i < MT_THREADS; i++)
+    assert_int_equal(pthread_create(&tid[i], NULL, mt_sender, &t[i]), 0);
+  run_until(&mt_done);
+  for (int i = 0; i < MT_THREADS; i++) {
+    assert_int_equal(pthread_join(tid[i], NULL), 0);
+    assert_int_equal(t[i].failures, 0);
+  }
+  assert_int_equal(mt_bad, 0);
+  assert_int_equal(rec_len, MT_ALL);
+  int next[MT_THREADS];
+  for (int i = 0; i < MT_THREADS; i++)
+    next[i] = t[i].first;
+  for (int j = 0; j < rec_len; j++) {
+    int slot = rec_log[j];
+    assert_int_equal(slot, next[slot / MT_PER]++);
+  }
+  for (int i = 0; i < MT_ALL; i++)
+    fut_unref(f[i]);
+  assert_int_equal(tv_total_freed(), MT_ALL);
+}
+
+/* ---- teardown ---- */
+
+static int reports, reports_about_free;
+
+static void count_report(fut_loop_t *l, fut_t *f, const fut_exc_t *exc,
+                         const char *message)
+{
+  (void)l;
+  (void)exc;
+  reports++;
+  if (!f && suite_ops->free_name && strstr(message, suite_ops->free_name))
+    reports_about_free++;
+}
+
+static int queued_during_close_rc;
+
+static void queue_during_close(void *arg)
+{
+  rec_work(arg);
+  queued_during_close_rc = call_soon(rec_work, tv(99), NULL);
+}
+
+typedef struct send_one {
+  fut_sender_t *s;
+  int slot;
+  int rc;
+} send_one_t;
+
+static void *send_one(void *arg)
+{
+  send_one_t *so = arg;
+  so->rc = fut_sender_set_result(so->s, tv(so->slot), tv_free);
+  return NULL;
+}
+
+/* Closing with work in both FIFOs runs all of it, refuses what it queues,
+   and leaves not one block behind; afterwards every hook refuses and takes
+   nothing. */
+static void suite_close_runs_queued_work(void **state)
+{
+  (void)state;
+  loop()->exception_handler = count_report;
+  reports = 0;
+  queued_during_close_rc = 0;
+  /* Three callbacks queued; the queue holds the futures' last references. */
+  for (int i = 0; i < 3; i++) {
+    fut_t *f = future_on(loop());
+    assert_int_equal(fut_add_done_callback(f, rec_cb, tv(10 + i), NULL),
+                     FUT_OK);
+    assert_int_equal(fut_set_result(f, tv(i), tv_free), FUT_OK);
+    fut_unref(f);
+  }
+  assert_int_equal(call_soon(queue_during_close, tv(13), NULL), FUT_OK);
+  /* A completion sent by another thread, waiting in the other FIFO. When
+     close applies it, g's callback can no longer be queued: refused. */
+  fut_t *g = future_on(loop());
+  assert_int_equal(fut_add_done_callback_full(g, rec_cb, tv(21), NULL, tv_free),
+                   FUT_OK);
+  send_one_t so = {.s = fut_sender_new(g), .slot = 20};
+  assert_non_null(so.s);
+  fut_unref(g);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, send_one, &so), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(so.rc, FUT_OK);
+  assert_int_equal(rec_len, 0);
+  assert_int_equal(tv_total_freed(), 0);
+
+  assert_int_equal(close_adapter(), FUT_OK);
+  rec_assert_log((int[]){10, 11, 12, 13}, 4);
+  assert_int_equal(queued_during_close_rc, FUT_ELOOP);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(tv_freed(i), 1);
+  assert_int_equal(tv_freed(20), 1); /* g took the value, then died */
+  assert_int_equal(tv_freed(21), 1); /* its refused callback's destroy_data */
+  assert_int_equal(reports, 1);
+  assert_int_equal(ta_live(), 0);
+
+  assert_int_equal(call_soon(rec_work, tv(30), NULL), FUT_ELOOP);
+  assert_int_equal(loop()->call_soon_threadsafe(loop(), rec_work, tv(30), NULL),
+                   FUT_ELOOP);
+  fut_t *h = future_on(loop());
+  fut_sender_t *s = fut_sender_new(h);
+  assert_non_null(s);
+  assert_int_equal(fut_sender_set_result(s, tv(31), tv_free), FUT_ELOOP);
+  fut_sender_free(s);
+  assert_int_equal(fut_set_result(h, NULL, NULL), FUT_OK);
+  assert_int_equal(fut_add_done_callback_full(h, rec_cb, tv(32), NULL, tv_free),
+                   FUT_ELOOP);
+  fut_unref(h);
+  assert_int_equal(tv_freed(31), 0);
+  assert_int_equal(tv_freed(32), 0);
+  assert_int_equal(rec_len, 4);
+  assert_int_equal(ta_live(), 0);
+  assert_int_equal(close_adapter(), FUT_OK); /* idempotent */
+}
+
+static int close_inside_rc;
+
+static void close_inside(void *arg)
+{
+  (void)arg;
+  close_inside_rc = close_adapter();
+}
+
+static void suite_close_inside_unit_refused(void **state)
+{
+  (void)state;
+  close_inside_rc = 0;
+  assert_int_equal(call_soon(close_inside, NULL, NULL), FUT_OK);
+  assert_int_equal(call_soon(rec_work, tv(1), NULL), FUT_OK);
+  suite_ops->run();
+  assert_int_equal(close_inside_rc, FUT_EINVALIDSTATE);
+  rec_assert_log((int[]){1}, 1);
+  /* Still open. */
+  assert_int_equal(call_soon(rec_work, tv(2), NULL), FUT_OK);
+  suite_ops->run();
+  rec_assert_log((int[]){1, 2}, 2);
+}
+
+static void suite_null_adapter(void **state)
+{
+  (void)state;
+  assert_null(suite_ops->loop(NULL));
+  assert_int_equal(suite_ops->close(NULL), FUT_EINVAL);
+  if (suite_ops->free)
+    suite_ops->free(NULL);
+}
+
+static void free_inside(void *arg)
+{
+  (void)arg;
+  suite_ops->free(suite_adapter);
+}
+
+/* Freeing from inside its own unit would free the queue being drained:
+   refused, reported, and the adapter keeps working. */
+static void suite_free_inside_unit_is_reported(void **state)
+{
+  (void)state;
+  assert_non_null(suite_ops->free);
+  loop()->exception_handler = count_report;
+  reports = reports_about_free = 0;
+  assert_int_equal(call_soon(free_inside, NULL, NULL), FUT_OK);
+  assert_int_equal(call_soon(rec_work, tv(0), NULL), FUT_OK);
+  suite_ops->run();
+  assert_int_equal(reports, 1);
+  assert_int_equal(reports_about_free, 1);
+  rec_assert_log((int[]){0}, 1);
+  assert_int_equal(call_soon(rec_work, tv(1), NULL), FUT_OK);
+  suite_ops->run();
+  rec_assert_log((int[]){0, 1}, 2);
+}
+
+int suite_run(const adapter_ops_t *ops)
+{
+  const struct CMUnitTest tests[] = {
+      SUITE_TEST(suite_idle_adapter_does_not_keep_loop_alive),
+      SUITE_TEST(suite_fifo_across_many_futures),
+      SUITE_TEST(suite_never_inline),
+      SUITE_TEST(suite_work_queued_while_draining_waits),
+      SUITE_TEST(suite_current_context),
+      SUITE_TEST(suite_not_starved_by_busy_source),
+      SUITE_TEST(suite_hooks_refuse_null_fn),
+      SUITE_TEST(suite_sender_wakes_sleeping_loop),
+      SUITE_TEST(suite_many_threads_fifo_per_thread),
+      SUITE_TEST(suite_close_runs_queued_work),
+      SUITE_TEST(suite_close_inside_unit_refused),
+      SUITE_TEST(suite_null_adapter),
+  };
+  const struct CMUnitTest free_tests[] = {
+      SUITE_TEST(suite_free_inside_unit_is_reported),
+  };
+  suite_ops = ops;
+  int failed = cmocka_run_group_tests_name("adapter suite", tests, NULL, NULL);
+  if (ops->free)
+    failed += cmocka_run_group_tests_name("adapter suite: free", free_tests,
+                                          NULL, NULL);
+  return failed;
+}

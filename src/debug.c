@@ -135,5 +135,6 @@ void fut__report(fut_loop_t *loop, fut_t *f, const fut_exc_t *exc,
     if (line[i] == '\n' || line[i] == '\r')
       line[i] = ' ';
   line[end] = '\n';
-  fwrite(line, 1, end + 1, stderr);
+  /* A failing stderr leaves nowhere else to report to. */
+  (void)fwrite(line, 1, end + 1, stderr);
 }

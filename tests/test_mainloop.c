@@ -5,6 +5,7 @@
    event the test itself causes. */
 #include "common.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -363,6 +364,28 @@ static void test_sender_through_loop(void **state)
   fut_sender_t *s = fut_sender_new(f);
   assert_non_null(s);
   check_done_from_thread(f, sender_thread, s, 8);
+  teardown_loop();
+}
+
+static void *one_unit_thread(void *arg)
+{
+  (void)arg;
+  sleep_ms(20);
+  thread_check(soon_ts(log_unit, tv(4), NULL) == 0);
+  return NULL;
+}
+
+/* The longest timeout run_once takes (INT_MAX ms, some 25 days: more than
+   one sleep lasts) still ends as soon as another thread queues work. */
+static void test_run_once_longest_timeout_wakes(void **state)
+{
+  (void)state;
+  setup_loop();
+  pthread_t t = start_thread(one_unit_thread, NULL);
+  int n = fut_mainloop_run_once(g_m, INT_MAX);
+  join_thread(t);
+  assert_int_equal(n, 1);
+  assert_log((int[]){4}, 1);
   teardown_loop();
 }
 
@@ -813,6 +836,7 @@ int main(void)
     cmocka_unit_test(test_run_once_timeouts),
     cmocka_unit_test(test_threadsafe_wakes_loop),
     cmocka_unit_test(test_sender_through_loop),
+    cmocka_unit_test(test_run_once_longest_timeout_wakes),
     cmocka_unit_test(test_stop_from_thread),
     cmocka_unit_test(test_stop_from_callback),
     cmocka_unit_test(test_stop_before_run),

@@ -500,6 +500,47 @@ static void test_destroy_data_reenters_dying_future(void **state)
   }
 }
 
+static void sees_cancelled(fut_t *f, void *data)
+{
+  rec_cb(f, data);
+  assert_true(fut_cancelled(f));
+  assert_string_equal(fut_cancel_message(f), "teardown");
+}
+
+/* The first destroy_data registers one more callback, then cancels. */
+static void destroy_reviving(void *p)
+{
+  tv_free(p);
+  if (tv_index(p) != 1)
+    return;
+  assert_int_equal(
+      fut_add_done_callback_full(dying, sees_cancelled, tv(98), NULL, tv_free),
+      FUT_OK);
+  assert_int_equal(fut_cancel(dying, "teardown"), 1);
+}
+
+/* A destroy_data that registers a callback on the dying future and cancels
+   it: that callback is scheduled, so the future outlives its last unref
+   until the callback has run, which sees it cancelled; then it goes. */
+static void test_destroy_data_revives_dying_future(void **state)
+{
+  test_loop_t *tl = *state;
+  dying = tl_future(tl);
+  for (int i = 1; i <= 3; i++)
+    assert_int_equal(fut_add_done_callback_full(dying, never_runs, tv(i),
+                                                NULL, destroy_reviving),
+                     FUT_OK);
+  fut_unref(dying);
+  for (int i = 1; i <= 3; i++)
+    assert_int_equal(tv_freed(i), 1);
+  assert_int_equal(tl_pending(tl), 1);
+  assert_true(ta_live() > 0);
+  assert_int_equal(tl_run(tl), 1);
+  rec_assert_log((int[]){98}, 1);
+  assert_int_equal(tv_freed(98), 0);
+  assert_int_equal(ta_live(), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, tfx_setup, tfx_teardown)
@@ -518,6 +559,7 @@ int main(void)
     T(test_cancel_message_and_error_freed),
     T(test_allocation_budget),
     T(test_destroy_data_reenters_dying_future),
+    T(test_destroy_data_revives_dying_future),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

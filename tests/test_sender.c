@@ -320,6 +320,32 @@ static void test_outcomes_from_thread(void **state)
   check_each_outcome_arrives(send_from_thread, 4, 20);
 }
 
+/* The completion is handed to call_soon_threadsafe with the loop's current
+   context as it was when the sender was made, not when it is sent; on a
+   loop without current_context, with none. */
+static void test_applied_in_creation_context(void **state)
+{
+  test_loop_t *tl = *state;
+  for (int with_context = 1; with_context >= 0; with_context--) {
+    tfx_next_case(tl, with_context, true);
+    tl_enable_threadsafe(tl);
+    fut_t *f = tl_future(tl);
+    tl->current = tv(10);
+    fut_sender_t *s = new_sender(f);
+    tl->current = tv(11);
+    assert_int_equal(fut_sender_set_result(s, tv(1), tv_free), FUT_OK);
+    assert_int_equal(tl_pending(tl), 1);
+    assert_ptr_equal(tl->items[tl->head].context,
+                     with_context ? tv(10) : NULL);
+    assert_int_equal(tl_run(tl), 1);
+    void *value = NULL;
+    assert_int_equal(fut_result(f, &value), FUT_OK);
+    assert_ptr_equal(value, tv(1));
+    fut_unref(f);
+    assert_int_equal(tv_freed(1), 1);
+  }
+}
+
 /* The loop thread cancels first; the outcome that arrives afterwards has no
    taker and is released exactly once, and the first cancel stands. */
 static void test_cancelled_meanwhile(void **state)
@@ -734,6 +760,7 @@ int main(void)
     T(test_sender_free_drops_reference),
     T(test_never_applied_inline),
     T(test_outcomes_from_thread),
+    T(test_applied_in_creation_context),
     T(test_cancelled_meanwhile),
     T(test_refused_by_closed_mainloop),
     T(test_refused_then_retry),

@@ -7,7 +7,9 @@
    ratio is taken against the baseline measured in the same process.
 
    Usage: bench                        the whole table
-          bench w1|w2|w4 lib|base N [K]  one workload, untimed (callgrind.sh)
+          bench w1|w2|w4 lib|ml|base N [K]  one workload, untimed, on the
+                                          ring host, the bundled loop or
+                                          the baseline (callgrind.sh)
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -159,23 +161,37 @@ static int cmp_double(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* A workload: one timed run of `n` operations on host h (h may be NULL for
-   the baseline). */
+/* A workload: one run of `n` operations (k: callbacks per future, for W2)
+   on host h (NULL for the baseline). */
 typedef void (*work_fn)(host_t *h, size_t n, size_t k);
 
-/* Median over RUNS runs of ns per unit; `units` is how many units (cycles,
-   callbacks, futures) one run performs. */
-static double measure(work_fn w, host_t *h, size_t n, size_t k, double units)
-{
+/* One line of a comparison: a workload on one host, or the baseline. */
+typedef struct variant {
+  const char *host;
+  work_fn w;
+  host_t *h;
+  size_t n;
   double t[RUNS];
-  w(h, n / 10 + 1, k); /* warm the caches and the allocator */
-  for (int i = 0; i < RUNS; i++) {
-    double t0 = now_ns();
-    w(h, n, k);
-    t[i] = (now_ns() - t0) / units;
+} variant_t;
+
+/* Time each variant RUNS times, the rounds interleaved (A B C, A B C, ...)
+   so that a drift of the machine (clock speed, a neighbour's load) hits
+   every variant alike, and keep each one's median in ns per unit
+   (`units_per_op` units per operation). */
+static void measure(variant_t *v, int nv, size_t k, double units_per_op)
+{
+  for (int i = 0; i < nv; i++)
+    v[i].w(v[i].h, v[i].n / 10 + 1, k); /* warm the caches, the allocator */
+  for (int r = 0; r < RUNS; r++)
+    for (int i = 0; i < nv; i++) {
+      double t0 = now_ns();
+      v[i].w(v[i].h, v[i].n, k);
+      v[i].t[r] = (now_ns() - t0) / ((double)v[i].n * units_per_op);
+    }
+  for (int i = 0; i < nv; i++) {
+    qsort(v[i].t, RUNS, sizeof v[i].t[0], cmp_double);
+    v[i].t[0] = v[i].t[RUNS / 2];
   }
-  qsort(t, RUNS, sizeof t[0], cmp_double);
-  return t[RUNS / 2];
 }
 
 /* ---- the callbacks ----------------------------------------------------------- */
@@ -554,11 +570,33 @@ static double allocs_per_w1_cycle(host_t *h)
   return (double)n_allocs / N;
 }
 
+/* Measure a workload's variants together and print them, v[0] being the
+   baseline when `limit` applies (limit 0: no target, only the ratio). */
+static void compare(const char *work, const char *unit, variant_t *v, int nv,
+                    size_t k, double units_per_op, double limit)
+{
+  measure(v, nv, k, units_per_op);
+  bool has_base = v[0].h == NULL && v[0].w != NULL &&
+                  strcmp(v[0].host, "baseline") == 0;
+  for (int i = 0; i < nv; i++) {
+    bool lib = i > 0 || !has_base;
+    bool gated = lib && limit > 0 && strcmp(v[i].host, "GTask") != 0;
+    row(work, v[i].host, v[i].t[0], unit, has_base && lib ? v[0].t[0] : 0,
+        gated ? limit : 0);
+  }
+}
+
 static void table(void)
 {
   host_t hosts[2];
   host_init_ring(&hosts[0]);
   host_init_mainloop(&hosts[1]);
+  host_t *ring = &hosts[0], *ml = &hosts[1];
+  /* W3 first, while the heap is fresh: the children it forks would
+     otherwise fill the free chunks other workloads left, which peak RSS
+     does not see. */
+  double base_b = w3_bytes_per(W3_BASE, ring);
+  double lib_b[2] = {w3_bytes_per(W3_LIB, ring), w3_bytes_per(W3_LIB, ml)};
   ring_init(&base_ring, 1024);
   const size_t N1 = 1000000, N4 = 100000;
   batch_nodes = malloc(N4 * sizeof *batch_nodes);
@@ -566,55 +604,50 @@ static void table(void)
   if (!batch_nodes || !batch_futs)
     die("out of memory");
 
-  printf("libfuture %s benchmark: medians of %d runs, ratios to the "
-         "hand-written ring measured in this run\n\n",
+  printf("libfuture %s benchmark: medians of %d interleaved runs, ratios to "
+         "the hand-written ring measured alongside\n\n",
          fut_version_string(), RUNS);
   printf("%-26s %-9s %10s %-10s %7s\n", "workload", "host", "value", "unit",
          "ratio");
 
-  double b1 = measure(w1_base, NULL, N1, 0, (double)N1);
-  row("W1 cycle", "baseline", b1, "ns/cycle", 0, 0);
-  for (int i = 0; i < 2; i++)
-    row("W1 cycle", hosts[i].name, measure(w1_lib, &hosts[i], N1, 0, N1),
-        "ns/cycle", b1, 1.3);
+  variant_t w1[] = {
+      {"baseline", w1_base, NULL, N1, {0}},
+      {"ring", w1_lib, ring, N1, {0}},
+      {"mainloop", w1_lib, ml, N1, {0}},
 #ifdef BENCH_HAVE_GLIB
-  row("W1 cycle", "GTask", measure(w1_gtask, NULL, N1 / 20, 0, N1 / 20),
-      "ns/cycle", b1, 0);
+      {"GTask", w1_gtask, NULL, N1 / 20, {0}},
 #endif
+  };
+  compare("W1 cycle", "ns/cycle", w1, sizeof w1 / sizeof w1[0], 0, 1, 1.3);
 
   static const size_t ks[] = {1, 4, 16, 64, 1024};
   for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
     size_t k = ks[i], n = 2000000 / (k + 1);
     char name[32];
     snprintf(name, sizeof name, "W2 fan-out K=%zu", k);
-    double b = measure(w2_base, NULL, n, k, (double)(n * k));
-    row(name, "baseline", b, "ns/cb", 0, 0);
-    for (int j = 0; j < 2; j++)
-      row(name, hosts[j].name, measure(w2_lib, &hosts[j], n, k, (double)(n * k)),
-          "ns/cb", b, k >= 4 ? 1.3 : 0);
+    variant_t w2[] = {{"baseline", w2_base, NULL, n, {0}},
+                      {"ring", w2_lib, ring, n, {0}},
+                      {"mainloop", w2_lib, ml, n, {0}}};
+    compare(name, "ns/cb", w2, 3, k, (double)k, k >= 4 ? 1.3 : 0);
   }
 
-  double b4 = measure(w4_base, NULL, N4, 0, (double)N4);
-  row("W4 batch 100k", "baseline", b4, "ns/future", 0, 0);
-  for (int i = 0; i < 2; i++)
-    row("W4 batch 100k", hosts[i].name,
-        measure(w4_lib, &hosts[i], N4, 0, (double)N4), "ns/future", b4, 1.3);
+  variant_t w4[] = {{"baseline", w4_base, NULL, N4, {0}},
+                    {"ring", w4_lib, ring, N4, {0}},
+                    {"mainloop", w4_lib, ml, N4, {0}}};
+  compare("W4 batch 100k", "ns/future", w4, 3, 0, 1, 1.3);
 
-  for (int i = 0; i < 2; i++)
-    row("W5 cancel with message", hosts[i].name,
-        measure(w5_lib, &hosts[i], N1, 0, (double)N1), "ns/cycle", 0, 0);
-  row("W6 remove 16, reversed", hosts[0].name,
-      measure(w6_lib, &hosts[0], N1 / 10, 0, (double)N1 / 10), "ns/future", 0,
-      0);
+  variant_t w5[] = {{"ring", w5_lib, ring, N1, {0}},
+                    {"mainloop", w5_lib, ml, N1, {0}}};
+  compare("W5 cancel with message", "ns/cycle", w5, 2, 0, 1, 0);
+  variant_t w6[] = {{"ring", w6_lib, ring, N1 / 10, {0}}};
+  compare("W6 remove 16, reversed", "ns/future", w6, 1, 0, 1, 0);
 
   putchar('\n');
-  double base_b = w3_bytes_per(W3_BASE, &hosts[0]);
   row("W3 memory (1M pending)", "baseline", base_b, "bytes/op", 0, 0);
   for (int i = 0; i < 2; i++) {
-    double lib_b = w3_bytes_per(W3_LIB, &hosts[i]);
-    row("W3 memory (1M pending)", hosts[i].name, lib_b, "bytes/future", base_b,
-        0);
-    check("W3 bytes/future", lib_b, 80, "bytes");
+    row("W3 memory (1M pending)", hosts[i].name, lib_b[i], "bytes/future",
+        base_b, 0);
+    check("W3 bytes/future", lib_b[i], 80, "bytes");
   }
   for (int i = 0; i < 2; i++)
     check("W1 allocations/future", allocs_per_w1_cycle(&hosts[i]), 1,
@@ -623,11 +656,12 @@ static void table(void)
   free(batch_nodes);
   free(batch_futs);
   free(base_ring.items);
-  host_fini(&hosts[0]);
-  host_fini(&hosts[1]);
+  host_fini(ring);
+  host_fini(ml);
 }
 
-/* One workload, untimed, for callgrind: `bench w1|w2|w4 lib|base N [K]`. */
+/* One workload, untimed, for callgrind: `bench w1|w2|w4 lib|ml|base N [K]`
+   (lib: the ring host; ml: the bundled loop). */
 static int run_one(char **argv, int argc)
 {
   static const struct {
@@ -637,14 +671,18 @@ static int run_one(char **argv, int argc)
                {"w4", w4_lib, w4_base}};
   size_t n = strtoul(argv[3], NULL, 10);
   size_t k = argc > 4 ? strtoul(argv[4], NULL, 10) : 1;
-  bool lib = strcmp(argv[2], "lib") == 0;
+  bool ml = strcmp(argv[2], "ml") == 0;
+  bool lib = ml || strcmp(argv[2], "lib") == 0;
   if (!lib && strcmp(argv[2], "base") != 0)
     return -1;
   for (size_t i = 0; i < sizeof works / sizeof works[0]; i++) {
     if (strcmp(argv[1], works[i].name) != 0)
       continue;
     host_t h;
-    host_init_ring(&h);
+    if (ml)
+      host_init_mainloop(&h);
+    else
+      host_init_ring(&h);
     ring_init(&base_ring, 1024);
     batch_nodes = malloc(n * sizeof *batch_nodes);
     batch_futs = malloc(n * sizeof *batch_futs);
@@ -670,5 +708,5 @@ int main(int argc, char **argv)
   }
   if ((argc == 4 || argc == 5) && run_one(argv, argc) == 0)
     return 0;
-  die("usage: bench [w1|w2|w4 lib|base N [K]]");
+  die("usage: bench [w1|w2|w4 lib|ml|base N [K]]");
 }

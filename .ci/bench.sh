@@ -1,0 +1,18 @@
+#!/bin/bash
+# Keeps the benchmark building (with warnings as errors) and running: each
+# workload once, untimed, on every host and the baseline. Its timings and
+# targets are not checked here: a shared CI machine is no place for them
+# (docs/performance.md says how to measure).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-bench}
+
+rm -rf "$build"
+meson setup "$build" -Dbenchmarks=enabled -Dwerror=true
+ninja -C "$build"
+for work in w1 w2 w4; do
+  for host in lib ml base; do
+    "$build/bench/bench" "$work" "$host" 1000 16
+  done
+done
+echo "bench: every workload ran"

@@ -3,13 +3,16 @@
    future alone, and the bundled loop, what users get by default) and, for
    the W1/W2/W4 shapes, for a hand-written ring of (fn, arg) with one
    malloc'ed node per operation: the code a C programmer writes with no
-   abstraction at all. Each figure is the median of 5 timed runs, and each
-   ratio is taken against the baseline measured in the same process.
+   abstraction at all. W1 also times a "floor": a future stripped to its
+   shape, to show how much of the cost the shape itself takes. Each figure
+   is the median of 5 interleaved runs, and each ratio is taken against the
+   baseline measured alongside.
 
-   Usage: bench                        the whole table
+   Usage: bench                             the whole table
           bench w1|w2|w4 lib|ml|base N [K]  one workload, untimed, on the
-                                          ring host, the bundled loop or
-                                          the baseline (callgrind.sh)
+                                            ring host, the bundled loop or
+                                            the baseline (callgrind.sh)
+          bench w1 floor N                  the floor, untimed
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +29,12 @@
 #endif
 
 #define RUNS 5
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define FUT_BENCH_NOINLINE __attribute__((noinline))
+#else
+#  define FUT_BENCH_NOINLINE
+#endif
 
 /* Keeps the compiler from deleting work whose result nobody reads. */
 static volatile uintptr_t sink;
@@ -328,6 +337,84 @@ static void w4_base(host_t *h, size_t n, size_t k)
     free(batch_nodes[i]);
 }
 
+/* ---- the floor: a future stripped to its shape ------------------------------- */
+
+/* What any future that hands its callback to a call_soon hook must do, and
+   nothing more: one block with the callback in it, the hook called with a
+   trampoline, a reference held by the scheduled callback, the result read
+   through a call. No argument or state checks, no context, no destroy_data,
+   no re-entrancy protection: not a usable future, only a yardstick for how
+   much of libfuture's cost is this shape itself (docs/performance.md).
+   The functions stay out of line, as a library's would. */
+typedef struct bare {
+  fut_loop_t *loop;
+  uint32_t refs;
+  void (*fn)(struct bare *b, void *data);
+  void *data;
+  void *value;
+} bare_t;
+
+static FUT_BENCH_NOINLINE bare_t *bare_create(fut_loop_t *loop)
+{
+  bare_t *b = malloc(sizeof *b);
+  if (!b)
+    die("out of memory");
+  *b = (bare_t){.loop = loop, .refs = 1};
+  return b;
+}
+
+static FUT_BENCH_NOINLINE void bare_add(bare_t *b,
+                                        void (*fn)(bare_t *, void *),
+                                        void *data)
+{
+  b->fn = fn;
+  b->data = data;
+}
+
+static FUT_BENCH_NOINLINE void bare_unref(bare_t *b)
+{
+  if (--b->refs == 0)
+    free(b);
+}
+
+static void bare_run(void *arg)
+{
+  bare_t *b = arg;
+  b->fn(b, b->data);
+  bare_unref(b);
+}
+
+static FUT_BENCH_NOINLINE void bare_set_result(bare_t *b, void *value)
+{
+  b->value = value;
+  b->refs++;
+  if (b->loop->call_soon(b->loop, bare_run, b, NULL) != 0)
+    die("call_soon refused");
+}
+
+static FUT_BENCH_NOINLINE void *bare_result(const bare_t *b)
+{
+  return b->value;
+}
+
+static void bare_on_done(bare_t *b, void *data)
+{
+  (void)data;
+  sink += (uintptr_t)bare_result(b);
+}
+
+static void w1_floor(host_t *h, size_t n, size_t k)
+{
+  (void)k;
+  for (size_t i = 0; i < n; i++) {
+    bare_t *b = bare_create(h->loop);
+    bare_add(b, bare_on_done, NULL);
+    bare_set_result(b, (void *)i);
+    h->run(h);
+    bare_unref(b);
+  }
+}
+
 /* ---- libfuture ---------------------------------------------------------------- */
 
 static fut_t *must_create(host_t *h)
@@ -580,7 +667,9 @@ static void compare(const char *work, const char *unit, variant_t *v, int nv,
                   strcmp(v[0].host, "baseline") == 0;
   for (int i = 0; i < nv; i++) {
     bool lib = i > 0 || !has_base;
-    bool gated = lib && limit > 0 && strcmp(v[i].host, "GTask") != 0;
+    /* The targets are libfuture's; the floor and GTask rows only compare. */
+    bool gated = limit > 0 && (strcmp(v[i].host, "ring") == 0 ||
+                               strcmp(v[i].host, "mainloop") == 0);
     row(work, v[i].host, v[i].t[0], unit, has_base && lib ? v[0].t[0] : 0,
         gated ? limit : 0);
   }
@@ -612,6 +701,7 @@ static void table(void)
 
   variant_t w1[] = {
       {"baseline", w1_base, NULL, N1, {0}},
+      {"floor", w1_floor, ring, N1, {0}},
       {"ring", w1_lib, ring, N1, {0}},
       {"mainloop", w1_lib, ml, N1, {0}},
 #ifdef BENCH_HAVE_GLIB
@@ -660,23 +750,26 @@ static void table(void)
   host_fini(ml);
 }
 
-/* One workload, untimed, for callgrind: `bench w1|w2|w4 lib|ml|base N [K]`
-   (lib: the ring host; ml: the bundled loop). */
+/* One workload, untimed, for callgrind:
+   `bench w1|w2|w4 lib|ml|base N [K]` or `bench w1 floor N` (lib: the ring
+   host; ml: the bundled loop; floor: the stripped future on the ring). */
 static int run_one(char **argv, int argc)
 {
   static const struct {
     const char *name;
-    work_fn lib, base;
-  } works[] = {{"w1", w1_lib, w1_base}, {"w2", w2_lib, w2_base},
-               {"w4", w4_lib, w4_base}};
+    work_fn lib, base, floor;
+  } works[] = {{"w1", w1_lib, w1_base, w1_floor},
+               {"w2", w2_lib, w2_base, NULL},
+               {"w4", w4_lib, w4_base, NULL}};
   size_t n = strtoul(argv[3], NULL, 10);
   size_t k = argc > 4 ? strtoul(argv[4], NULL, 10) : 1;
   bool ml = strcmp(argv[2], "ml") == 0;
   bool lib = ml || strcmp(argv[2], "lib") == 0;
-  if (!lib && strcmp(argv[2], "base") != 0)
+  bool stripped = strcmp(argv[2], "floor") == 0;
+  if (!lib && !stripped && strcmp(argv[2], "base") != 0)
     return -1;
   for (size_t i = 0; i < sizeof works / sizeof works[0]; i++) {
-    if (strcmp(argv[1], works[i].name) != 0)
+    if (strcmp(argv[1], works[i].name) != 0 || (stripped && !works[i].floor))
       continue;
     host_t h;
     if (ml)
@@ -688,7 +781,8 @@ static int run_one(char **argv, int argc)
     batch_futs = malloc(n * sizeof *batch_futs);
     if (!batch_nodes || !batch_futs)
       die("out of memory");
-    (lib ? works[i].lib : works[i].base)(&h, n, k);
+    work_fn w = lib ? works[i].lib : stripped ? works[i].floor : works[i].base;
+    w(&h, n, k);
     free(batch_nodes);
     free(batch_futs);
     free(base_ring.items);
@@ -708,5 +802,5 @@ int main(int argc, char **argv)
   }
   if ((argc == 4 || argc == 5) && run_one(argv, argc) == 0)
     return 0;
-  die("usage: bench [w1|w2|w4 lib|ml|base N [K]]");
+  die("usage: bench [w1|w2|w4 lib|ml|base N [K]] [w1 floor N]");
 }

@@ -17,7 +17,8 @@
  *    ev_idle watcher that keeps ev_run from blocking; both are active only
  *    while work is queued (the pattern the libev manual gives for
  *    integrating other event sources). A drain runs the work queued when it
- *    began; work queued by that work runs on the next loop iteration. Never
+ *    began; work queued by that work runs on the next loop iteration (a
+ *    unit that runs ev_run nested drains the queue in there too). Never
  *    inside the call that queued it.
  *  - call_soon_threadsafe queues on a mutex-protected FIFO and wakes the
  *    loop with an ev_async (ev_async_send is thread-safe); that work joins
@@ -29,6 +30,8 @@
  *    host's own watchers are done. (An outstanding fut_sender_t is not
  *    work: a host that waits for other threads keeps a watcher of its own
  *    active meanwhile.)
+ *  - Memory: the adapter and its FIFOs use malloc, not fut_set_allocator's
+ *    hooks; a failed growth is a refusal (FUT_ENOMEM, nothing taken).
  *
  * Threads: everything here is loop-thread only (the thread running ev_run
  * on the loop), except the call_soon_threadsafe hook and, through it, the

@@ -26,8 +26,9 @@
  *  - The source is not recursive: a nested main loop run from inside a unit
  *    does not run the adapter's work until that unit returns.
  *  - Memory: the adapter's own block comes from g_source_new(), which, like
- *    all of GLib, aborts when out of memory; the FIFOs use malloc and a
- *    failed growth is a refusal (FUT_ENOMEM, nothing taken).
+ *    all of GLib, aborts when out of memory; the FIFOs use malloc (not
+ *    fut_set_allocator's hooks) and a failed growth is a refusal
+ *    (FUT_ENOMEM, nothing taken).
  *
  * Threads: everything here is loop-thread only (the thread that iterates
  * the context, e.g. in g_main_loop_run), except the call_soon_threadsafe

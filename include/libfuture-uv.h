@@ -25,6 +25,8 @@
  *    uv_run(UV_RUN_DEFAULT) returns when the host's own handles are done.
  *    (An outstanding fut_sender_t is not work: a host that waits for other
  *    threads keeps a handle of its own referenced meanwhile.)
+ *  - Memory: the adapter and its FIFOs use malloc, not fut_set_allocator's
+ *    hooks; a failed growth is a refusal (FUT_ENOMEM, nothing taken).
  *
  * Threads: everything here is loop-thread only (the thread running uv_run
  * on the loop), except the call_soon_threadsafe hook and, through it, the

@@ -129,7 +129,8 @@ struct fut_loop {
   void *(*current_context)(fut_loop_t *loop);
   /* Optional: errors nobody can return to (an exception never retrieved,
      callbacks that could not be scheduled). `fut` is valid only during the
-     call; `exc` may be NULL. NULL hook: one line on stderr. */
+     call, and NULL for a report about the loop itself (a misused loop or
+     adapter); `exc` may be NULL. NULL hook: one line on stderr. */
   void (*exception_handler)(fut_loop_t *loop, fut_t *fut, const fut_exc_t *exc,
                             const char *message);
   void *data; /* the host's own pointer; libfuture never touches it */

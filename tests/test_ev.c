@@ -102,10 +102,32 @@ static void test_ev_new_needs_a_loop(void **state)
   assert_null(fut_ev_new(NULL));
 }
 
+/* libev allows a nested ev_run, in which the adapter's check watcher
+   drains the queue and, finding it empty, disarms; work the unit queues
+   afterwards must still run in the outer ev_run, not wait for close. */
+static void nested_run_then_queue(void *arg)
+{
+  (void)arg;
+  (void)ev_run(evl, EVRUN_NOWAIT);
+  fut_loop_t *loop = fut_ev_loop(suite_adapter);
+  assert_int_equal(loop->call_soon(loop, rec_work, tv(1), NULL), FUT_OK);
+}
+
+static void test_ev_work_queued_after_a_nested_run(void **state)
+{
+  (void)state;
+  fut_loop_t *loop = fut_ev_loop(suite_adapter);
+  assert_int_equal(loop->call_soon(loop, nested_run_then_queue, NULL, NULL),
+                   FUT_OK);
+  host_run();
+  rec_assert_log((int[]){1}, 1);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       SUITE_TEST(test_ev_new_needs_a_loop),
+      SUITE_TEST(test_ev_work_queued_after_a_nested_run),
   };
   int failed = suite_run(&ev_ops); /* first: it sets up SUITE_TEST */
   return failed + cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,15 +38,6 @@ static void disarm(fut_ev_t *a)
   ev_check_stop(a->loop, &a->check);
 }
 
-static void on_check(struct ev_loop *loop, ev_check *w, int revents)
-{
-  (void)loop;
-  (void)revents;
-  fut_ev_t *a = w->data;
-  if (!fut__wq_run(&a->q))
-    disarm(a);
-}
-
 static void arm(fut__wq_t *q)
 {
   fut_ev_t *a = from_wq(q);
@@ -54,6 +45,19 @@ static void arm(fut__wq_t *q)
     ev_idle_start(a->loop, &a->idle);
     ev_check_start(a->loop, &a->check);
   }
+}
+
+/* The armed state follows each drain's result, not what it was before: a
+   nested ev_run inside a unit may have disarmed it meanwhile. */
+static void on_check(struct ev_loop *loop, ev_check *w, int revents)
+{
+  (void)loop;
+  (void)revents;
+  fut_ev_t *a = w->data;
+  if (fut__wq_run(&a->q))
+    arm(&a->q);
+  else
+    disarm(a);
 }
 
 /* The drain happens in the next iteration's check phase, like all others. */

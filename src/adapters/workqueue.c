@@ -118,9 +118,10 @@ static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
     return FUT_ELOOP;
   if (!ring_push(&q->ready, (fut__wq_item_t){fn, arg, context}))
     return FUT_ENOMEM;
-  /* A drain on the stack re-arms by its return value. */
-  if (q->running == 0)
-    q->signals->arm(q);
+  /* Even inside a drain: a unit may have run the host loop nested (libev
+     allows it), and that inner drain may have disarmed the adapter. arm()
+     is idempotent. */
+  q->signals->arm(q);
   return FUT_OK;
 }
 

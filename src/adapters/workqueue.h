@@ -31,8 +31,9 @@ typedef void (*fut__wq_signal_fn)(fut__wq_t *q);
 
 /* The host loop's side of a queue, supplied by its adapter. */
 typedef struct fut__wq_signals {
-  /* Loop thread: call_soon queued work outside a drain: make the host loop
-     drain soon, without sleeping first. Idempotent. */
+  /* Loop thread: call_soon queued work (also from inside a drain, which a
+     nested host-loop run may have disarmed): make the host loop drain
+     soon, without sleeping first. Idempotent. */
   fut__wq_signal_fn arm;
   /* Any thread, called with the lock held: `ts` just went from empty to
      non-empty: make the host loop leave its sleep and drain. Under the lock

@@ -169,6 +169,16 @@ static ml_timer_t timer_pop(fut_mainloop_t *m)
 
 /* ---- the hooks ---- */
 
+/* call_soon into a full `ready`: out of line, so that the usual push needs
+   no stack frame. */
+static FUT_NOINLINE int push_growing(fut_mainloop_t *m, ml_item_t it)
+{
+  if (!ready_room(m))
+    return FUT_ENOMEM;
+  ring_push(&m->ready, it);
+  return 0;
+}
+
 static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
                           void *context)
 {
@@ -177,9 +187,10 @@ static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
   fut_mainloop_t *m = from_loop(loop);
   if (FUT_UNLIKELY(m->closed))
     return FUT_ELOOP;
-  if (FUT_UNLIKELY(!ready_room(m)))
-    return FUT_ENOMEM;
-  ring_push(&m->ready, (ml_item_t){fn, arg, context});
+  ml_item_t it = {fn, arg, context};
+  if (FUT_UNLIKELY(m->ready.len == m->ready.cap))
+    return push_growing(m, it);
+  ring_push(&m->ready, it);
   return 0;
 }
 
@@ -340,8 +351,11 @@ static inline void collect(fut_mainloop_t *m, const uint64_t *cutoff)
 }
 
 /* Sleep until another thread queues work, the first timer is due, the
-   timeout passes (-1: never) or, when `stoppable`, stop is requested. */
-static void wait_for_work(fut_mainloop_t *m, int timeout_ms, bool stoppable)
+   timeout passes (-1: never) or, when `stoppable`, stop is requested. Out
+   of line: an iteration that has work never sleeps, and should not pay for
+   this function's frame. */
+static FUT_NOINLINE void wait_for_work(fut_mainloop_t *m, int timeout_ms,
+                                       bool stoppable)
 {
   uint64_t limit =
       timeout_ms < 0 ? UINT64_MAX : now_ms(true) + (uint64_t)timeout_ms;
@@ -369,7 +383,7 @@ static void wait_for_work(fut_mainloop_t *m, int timeout_ms, bool stoppable)
 
 /* Run the first n ready units, each in the context it was scheduled with;
    the context around the run is back when it returns. */
-static void run_units(fut_mainloop_t *m, size_t n)
+static inline void run_units(fut_mainloop_t *m, size_t n)
 {
   void *saved = m->context;
   for (size_t i = 0; i < n; i++) {

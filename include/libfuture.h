@@ -53,7 +53,7 @@ extern "C" {
  * ------------------------------------------------------------------------ */
 
 #define FUT_VERSION_MAJOR 0
-#define FUT_VERSION_MINOR 1
+#define FUT_VERSION_MINOR 2
 #define FUT_VERSION_PATCH 0
 /* (major << 16) | (minor << 8) | patch, for #if comparisons */
 #define FUT_VERSION_HEX \
@@ -134,6 +134,19 @@ struct fut_loop {
   void (*exception_handler)(fut_loop_t *loop, fut_t *fut, const fut_exc_t *exc,
                             const char *message);
   void *data; /* the host's own pointer; libfuture never touches it */
+  /* Optional (timers: fut_sleep, fut_wait_for, a timed fut_wait): run
+     fn(arg) once, delay_ms from now, in `context`. Returns a non-NULL
+     handle, or NULL when refused. An accepted timer runs fn exactly once,
+     unless it is cancelled first; a loop that drops it unrun (shutting down)
+     calls destroy_arg(arg) instead, exactly once (destroy_arg may be NULL).
+     Timers with the same deadline run in the order they were added; a timer
+     never runs inside this call, even with delay 0. Loop thread only. */
+  void *(*call_later)(fut_loop_t *loop, uint64_t delay_ms, fut_work_fn fn,
+                      void *arg, void *context, fut_free_fn destroy_arg);
+  /* Required with call_later: cancel a timer whose fn has not started;
+     neither fn nor destroy_arg will run, and the handle is dead. libfuture
+     never calls it with a handle whose fn has started, nor twice. */
+  void (*cancel_timer)(fut_loop_t *loop, void *handle);
 };
 
 /* ------------------------------------------------------------------------
@@ -281,6 +294,30 @@ FUT_API int fut_sender_cancel(fut_sender_t *s, const char *msg);
 /* Loop thread: drop a sender that will not be used (never sent, or refused),
    leaving the future as it is. NULL-safe. */
 FUT_API void fut_sender_free(fut_sender_t *s);
+
+/* ------------------------------------------------------------------------
+ * Time: sleep and timeouts
+ * ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------
+ * Following and continuations
+ * ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------
+ * Combinators
+ * ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------
+ * Tasks: coroutines that await futures
+ * ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------
+ * Fibers: stackful tasks
+ * ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------
+ * Worker pools: blocking work off the loop
+ * ------------------------------------------------------------------------ */
 
 /* ------------------------------------------------------------------------
  * Memory

@@ -128,8 +128,115 @@ fut_t *tl_future(test_loop_t *tl)
   return future_on(&tl->base);
 }
 
+/* ---- virtual clock ---- */
+
+/* A timer stays allocated until it ran, was cancelled, or was dropped, so
+   that its handle stays valid while it waits on the FIFO. */
+struct tl_timer {
+  struct tl_timer *next;
+  test_loop_t *tl;
+  uint64_t deadline, seq;
+  fut_work_fn fn;
+  void *arg;
+  void *context;
+  fut_free_fn destroy_arg;
+  bool queued;    /* due: waiting on the FIFO */
+  bool cancelled; /* cancelled while queued: the FIFO entry frees it */
+};
+
+static void *tl_call_later(fut_loop_t *loop, uint64_t delay_ms, fut_work_fn fn,
+                           void *arg, void *context, fut_free_fn destroy_arg)
+{
+  test_loop_t *tl = (test_loop_t *)loop;
+  int n = ++tl->timer_calls;
+  tl->last_delay = delay_ms;
+  if (tl->timer_refuse_from && n >= tl->timer_refuse_from)
+    return NULL;
+  struct tl_timer *t = calloc(1, sizeof *t);
+  assert_non_null(t);
+  *t = (struct tl_timer){.tl = tl, .deadline = tl->now + delay_ms,
+                         .seq = tl->timer_seq++, .fn = fn, .arg = arg,
+                         .context = context, .destroy_arg = destroy_arg};
+  struct tl_timer **p = &tl->timers;
+  while (*p && (*p)->deadline <= t->deadline)
+    p = &(*p)->next;
+  t->next = *p;
+  *p = t;
+  return t;
+}
+
+static void tl_cancel_timer(fut_loop_t *loop, void *handle)
+{
+  test_loop_t *tl = (test_loop_t *)loop;
+  struct tl_timer *t = handle;
+  tl->timers_cancelled++;
+  if (t->queued) {
+    assert_false(t->cancelled); /* never twice */
+    t->cancelled = true;
+    return;
+  }
+  struct tl_timer **p = &tl->timers;
+  while (*p && *p != t)
+    p = &(*p)->next;
+  assert_ptr_equal(*p, t); /* an armed timer, or a dead handle */
+  *p = t->next;
+  free(t);
+}
+
+static void tl_fire(void *arg)
+{
+  struct tl_timer *t = arg;
+  struct tl_timer copy = *t;
+  free(t);
+  if (!copy.cancelled)
+    copy.fn(copy.arg);
+}
+
+void tl_enable_timers(test_loop_t *tl)
+{
+  tl->base.call_later = tl_call_later;
+  tl->base.cancel_timer = tl_cancel_timer;
+}
+
+int tl_advance(test_loop_t *tl, uint64_t ms)
+{
+  int n = 0;
+  tl->now += ms;
+  while (tl->timers && tl->timers->deadline <= tl->now) {
+    struct tl_timer *t = tl->timers;
+    tl->timers = t->next;
+    t->queued = true;
+    tl_enqueue(tl, tl_fire, t, t->context);
+    n++;
+  }
+  return n;
+}
+
+size_t tl_timers_armed(const test_loop_t *tl)
+{
+  size_t n = 0;
+  for (const struct tl_timer *t = tl->timers; t; t = t->next)
+    n++;
+  return n;
+}
+
+int tl_drop_timers(test_loop_t *tl)
+{
+  int n = 0;
+  while (tl->timers) {
+    struct tl_timer *t = tl->timers;
+    tl->timers = t->next;
+    if (t->destroy_arg)
+      t->destroy_arg(t->arg);
+    free(t);
+    n++;
+  }
+  return n;
+}
+
 void tl_fini(test_loop_t *tl)
 {
+  assert_null(tl->timers);
   assert_int_equal(tl->len, 0);
   free(tl->items);
   tl->items = NULL;

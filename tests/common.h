@@ -46,6 +46,14 @@ struct test_loop {
   int ts_calls;             /* call_soon_threadsafe calls, refused included */
   int ts_refuse_from;       /* refuse threadsafe calls >= this (0: never) */
   int refuse_status;        /* what a refusal returns (0: -1) */
+  /* virtual clock (tl_enable_timers) */
+  uint64_t now;             /* ms; only tl_advance moves it */
+  uint64_t timer_seq;
+  struct tl_timer *timers;  /* armed, sorted by (deadline, seq) */
+  int timer_calls;          /* call_later calls, refused ones included */
+  int timer_refuse_from;    /* refuse call_later calls >= this (0: never) */
+  int timers_cancelled;     /* cancel_timer calls */
+  uint64_t last_delay;      /* delay_ms of the last call_later */
 };
 
 /* with_context/with_handler: install the optional hooks. */
@@ -65,8 +73,24 @@ void tl_enable_threadsafe(test_loop_t *tl);
 fut_t *tl_future(test_loop_t *tl);
 /* The same on any loop (the bundled one, a test's own). */
 fut_t *future_on(fut_loop_t *loop);
-/* Asserts nothing is left queued and frees the queue. */
+/* Asserts nothing is left queued and no timer armed, and frees the queue. */
 void tl_fini(test_loop_t *tl);
+
+/* ---- the virtual clock: timers that fire only when the test says so ---- */
+
+/* Install call_later/cancel_timer. Timers never fire by themselves: time
+   stands still until tl_advance. */
+void tl_enable_timers(test_loop_t *tl);
+/* Move the clock forward by ms and queue every timer now due on the
+   call_soon FIFO (in deadline order, ties in arming order; not counted in
+   `calls`); returns how many were queued. Run them with tl_run. A timer
+   cancelled after it was queued but before it ran does not run. */
+int tl_advance(test_loop_t *tl, uint64_t ms);
+/* Timers armed and not yet fired or cancelled. */
+size_t tl_timers_armed(const test_loop_t *tl);
+/* The loop shutting down: every armed timer gets its destroy_arg instead of
+   running; returns how many were dropped. */
+int tl_drop_timers(test_loop_t *tl);
 
 /* ---- the per-test fixture most test files share ---- */
 

@@ -1,5 +1,4 @@
 /* Status texts, versions, fut_describe and the last-resort error report. */
-#include <limits.h>
 #include <stdio.h>
 
 #include "internal.h"
@@ -45,31 +44,6 @@ int fut__exc_format(const fut_exc_t *e, char *buf, size_t len)
   return snprintf(buf, len, "%s(%d)", name, e->code);
 }
 
-/* snprintf-like appending: `used` counts what was needed, even past len. */
-typedef struct out {
-  char *buf;
-  size_t len;
-  size_t used;
-} out_t;
-
-static char *out_at(const out_t *o, size_t *room)
-{
-  if (o->used < o->len) {
-    /* snprintf may fail outright (EOVERFLOW) when told of more than INT_MAX
-       bytes of room. */
-    *room = o->len - o->used < INT_MAX ? o->len - o->used : INT_MAX;
-    return o->buf + o->used;
-  }
-  *room = 0;
-  return NULL;
-}
-
-static void out_add(out_t *o, int n)
-{
-  if (n > 0)
-    o->used += (size_t)n;
-}
-
 int fut_describe(const fut_t *f, char *buf, size_t len)
 {
   if (!f || (!buf && len > 0))
@@ -77,44 +51,47 @@ int fut_describe(const fut_t *f, char *buf, size_t len)
   const fut_class_t *cls = fut__class(f);
   if (cls && cls->describe)
     return cls->describe(f, buf, len);
-  out_t o = {buf, len, 0};
+  return fut__describe_as(f, "Future", NULL, buf, len);
+}
+
+int fut__describe_as(const fut_t *f, const char *kind,
+                     int (*extra)(const fut_t *f, char *buf, size_t len),
+                     char *buf, size_t len)
+{
+  static const char *const words[] = {"pending", "cancelled", "finished"};
+  fut__out_t o = {buf, len, 0};
   size_t room;
-  char *at;
+  char *at = fut__out_at(&o, &room);
+  fut__out_add(&o, snprintf(at, room, "<%s %s", kind, words[f->state]));
+  if (extra) {
+    at = fut__out_at(&o, &room);
+    fut__out_add(&o, extra(f, at, room));
+  }
+  at = fut__out_at(&o, &room);
   switch (f->state) {
   case FUT_PENDING: {
     size_t n = fut__pending_callbacks(f);
-    at = out_at(&o, &room);
     if (n)
-      out_add(&o, snprintf(at, room, "<Future pending cb=[%zu]>", n));
-    else
-      out_add(&o, snprintf(at, room, "<Future pending>"));
+      fut__out_add(&o, snprintf(at, room, " cb=[%zu]", n));
     break;
   }
   case FUT_CANCELLED:
-    at = out_at(&o, &room);
     if (f->u.exc->message)
-      out_add(&o, snprintf(at, room, "<Future cancelled message='%s'>",
-                           f->u.exc->message));
-    else
-      out_add(&o, snprintf(at, room, "<Future cancelled>"));
+      fut__out_add(&o, snprintf(at, room, " message='%s'", f->u.exc->message));
     break;
   default:
-    at = out_at(&o, &room);
     if (!(f->flags & FUT_F_EXC)) {
-      out_add(&o, snprintf(at, room, "<Future finished result=%p>",
-                           f->u.result.value));
+      fut__out_add(&o, snprintf(at, room, " result=%p", f->u.result.value));
       break;
     }
-    out_add(&o, snprintf(at, room, "<Future finished exception="));
-    at = out_at(&o, &room);
-    out_add(&o, fut__exc_format(f->u.exc, at, room));
-    at = out_at(&o, &room);
-    out_add(&o, snprintf(at, room, ">"));
+    fut__out_add(&o, snprintf(at, room, " exception="));
+    at = fut__out_at(&o, &room);
+    fut__out_add(&o, fut__exc_format(f->u.exc, at, room));
     break;
   }
-  if (len > 0 && o.used >= len)
-    buf[len - 1] = '\0';
-  return (int)o.used;
+  at = fut__out_at(&o, &room);
+  fut__out_add(&o, snprintf(at, room, ">"));
+  return fut__out_end(&o);
 }
 
 void fut__report(fut_loop_t *loop, fut_t *f, const fut_exc_t *exc,

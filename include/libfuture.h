@@ -336,6 +336,197 @@ FUT_API fut_t *fut_source(const fut_t *f);
  * Tasks: coroutines that await futures
  * ------------------------------------------------------------------------ */
 
+/* A task is a future (every call above works on it) whose outcome is made
+   by a body that runs in steps on the loop and suspends when it awaits a
+   pending future, without blocking the loop. Loop thread only.
+
+   The life of a task:
+   - fut_spawn schedules the body's first step through call_soon; with
+     FUT_SPAWN_EAGER the first step runs inside fut_spawn, up to its first
+     suspension (it may even finish there; its callbacks still run later).
+   - The task keeps itself alive while pending: the caller may drop its
+     reference at once. free_state(state) runs once, when the task dies.
+   - Awaiting a done future does not suspend. Awaiting a pending one
+     suspends the body and holds a reference to that future; the task is
+     resumed through the loop once it is done.
+   - The body ends the task with FUT_RETURN / fut_task_return (a result),
+     FUT_RAISE / fut_task_raise (an exception; a CancelledError cancels the
+     task), or by reaching FUT_END or returning (a NULL result). The
+     recorded outcome is applied when the body's step returns.
+     fut_set_result / fut_set_exception / fut_follow on a task:
+     FUT_ENOTSUP.
+   - Awaiting the task itself, or a future of another loop, ends the task
+     with a FUT_EXC_INVALID_STATE_ERROR exception. Awaiting NULL (a
+     constructor that failed) ends it with a FUT_EXC_ERROR exception whose
+     code is FUT_EINVAL. If the loop refuses to resume the task, or an
+     await runs out of memory, the task ends with an exception whose code
+     says so (FUT_ELOOP, or a MemoryError).
+
+   Cancelling a task (asyncio's rules). fut_cancel(task, msg) returns 0 if
+   the task is done. Otherwise its cancelling count goes up and it returns
+   1, but the task is not cancelled yet: the request is delivered at one
+   await, which then reports the cancellation (FUT_AWAIT ends the task
+   cancelled with msg; FUT_AWAIT_SETTLED sets rc to FUT_ECANCELLED):
+   - a task waiting on a pending future: that future is cancelled with msg,
+     and the await reports what becomes of it (if it swallowed the cancel,
+     a task that returned a value, nothing is delivered);
+   - a task whose first step has not run: the body never starts, and the
+     task ends cancelled;
+   - a task whose resume is already scheduled (its future is done): the
+     resuming await delivers, whatever that future's outcome;
+   - a task whose body is running (it cancelled itself): the next await
+     delivers at once, without suspending, and cancels the pending future
+     it was given.
+   FUT_YIELD counts as an await (of nothing). A delivered cancel that the
+   body caught (FUT_AWAIT_SETTLED) is over: a later return gives a result.
+   A body that returns while a request is undelivered ends the task
+   cancelled, its value freed with its free_value; a raise ends it with the
+   exception. fut_task_uncancel lowers the count; bringing it to zero
+   withdraws a request not yet delivered. */
+
+/* A stackless body: called once per step with its task and state. */
+typedef void (*fut_coro_fn)(fut_t *task, void *state);
+enum { FUT_SPAWN_EAGER = 1 };
+
+/* A new task running body(task, state), with one reference for the caller
+   (plus the one it keeps on itself while pending). NULL, with nothing
+   taken (free_state not run), if loop, its call_soon or body is NULL,
+   flags has an unknown bit, the loop refuses the first step, or out of
+   memory. free_state (may be NULL) runs once, when the task dies. */
+FUT_API fut_t *fut_spawn(fut_loop_t *loop, fut_coro_fn body, void *state,
+                         fut_free_fn free_state, unsigned flags);
+
+/* Record the task's result, applied when its body's step returns: takes
+   value and free_value. FUT_EINVAL (not a task), FUT_EINVALIDSTATE (an
+   outcome is already recorded, or the task's body is not running now);
+   nothing taken then. */
+FUT_API int fut_task_return(fut_t *task, void *value, fut_free_fn free_value);
+/* The same for an exception: takes the caller's reference to exc (a
+   CancelledError cancels the task). FUT_EINVAL also for a NULL exc. */
+FUT_API int fut_task_raise(fut_t *task, fut_exc_t *exc);
+/* The future the task last awaited, borrowed (valid until its next await
+   or its end), or NULL: none yet, the task is done, or not a task. Read
+   the outcome after FUT_AWAIT_SETTLED through it. */
+FUT_API fut_t *fut_task_awaited(const fut_t *task);
+/* The number of cancel requests not withdrawn by fut_task_uncancel, or
+   FUT_EINVAL if task is not a task. */
+FUT_API int fut_task_cancelling(const fut_t *task);
+/* Lower the count (not below zero) and return the new count; reaching
+   zero withdraws a request not yet delivered. FUT_EINVAL if not a task. */
+FUT_API int fut_task_uncancel(fut_t *task);
+/* True if f is a task (NULL: false). */
+FUT_API bool fut_is_task(const fut_t *f);
+/* The task whose body runs now on that loop (borrowed), or NULL. */
+FUT_API fut_t *fut_current_task(fut_loop_t *loop);
+/* Name the task (copied; shown by fut_describe). The default is "Task-N",
+   N counting the tasks made by the process. FUT_EINVAL (not a task, name
+   NULL), FUT_ENOMEM (the name is unchanged). */
+FUT_API int fut_task_set_name(fut_t *task, const char *name);
+/* The name, borrowed until it is changed or the task dies; NULL if not a
+   task. */
+FUT_API const char *fut_task_name(const fut_t *task);
+
+/* Statement macros for the body of a stackless task, in this shape:
+
+     static void body(fut_t *task, void *state)
+     {
+       struct my_state *s = state;   // before FUT_BEGIN: runs every step
+       FUT_BEGIN(task);
+       ...
+       FUT_AWAIT(task, s->f);        // locals do not survive this line
+       ...
+       FUT_RETURN(task, value, free_value);
+       FUT_END(task);
+     }
+
+   The body runs from the top at every step; FUT_BEGIN jumps to where it
+   left off. What they expand to: FUT_BEGIN opens a block and a
+   `switch (fut_coro_point(task))` whose `case 0` is the start; each await
+   stores __LINE__ as the resume point, returns from the body if it
+   suspends, and has its own `case __LINE__:` after that return; FUT_END
+   closes the switch and the block, with a label FUT_BEGIN jumps to. So:
+   - keep every value that must outlive an await in *state: locals do not
+     survive a suspension (C++ refuses to compile an initialised local
+     across an await; C silently leaves it stale);
+   - never put a FUT_* macro inside a `switch` of your own (its case would
+     be the body's), and write at most one FUT_* macro per line;
+   - FUT_BEGIN and FUT_END must pair: a missing, doubled or stray one is a
+     compile error;
+   - `task` is evaluated several times (pass the body's parameter); the
+     future `f` once.
+   FUT_AWAIT(task, f): wait for f; if f ends with an exception or
+   cancelled, or a cancel is delivered, the task ends the same way and the
+   body stops here. FUT_AWAIT_SETTLED(task, f, rc): wait for f, then go on
+   whatever its outcome, with the int lvalue rc set to FUT_OK (a result),
+   FUT_EEXCEPTION (read it with fut_exception(fut_task_awaited(task))) or
+   FUT_ECANCELLED. FUT_YIELD(task): let the loop run one iteration
+   (asyncio.sleep(0)). FUT_RETURN / FUT_RAISE: fut_task_return /
+   fut_task_raise, then return from the body (FUT_RAISE with a NULL exc
+   records nothing: a NULL result). */
+#define FUT_BEGIN(task)                                                     \
+  {                                                                         \
+    switch (fut_coro_point(task)) {                                         \
+    default:                                                                \
+      goto fut__coro_end;                                                   \
+    case 0:
+#define FUT_END(task)                                                       \
+    }                                                                       \
+  fut__coro_end:                                                            \
+    (void)(task);                                                           \
+  }
+#define FUT_AWAIT(task, f)                                                  \
+  do {                                                                      \
+    if (fut_coro_await((task), (f), __LINE__))                              \
+      return;                                                               \
+    FUT__CORO_RESUME(task, NULL)                                            \
+  } while (0)
+#define FUT_AWAIT_SETTLED(task, f, rc)                                      \
+  do {                                                                      \
+    if (fut_coro_await((task), (f), __LINE__))                              \
+      return;                                                               \
+    FUT__CORO_RESUME(task, &(rc))                                           \
+  } while (0)
+#define FUT_YIELD(task)                                                     \
+  do {                                                                      \
+    if (fut_coro_yield((task), __LINE__))                                   \
+      return;                                                               \
+    FUT__CORO_RESUME(task, NULL)                                            \
+  } while (0)
+/* The resume point: reached by the switch, or by a goto when the await
+   went on at once (a jump, so that nothing "falls through" to a case). */
+#define FUT__CORO_RESUME(task, rc)                                          \
+    goto FUT__CORO_CAT(fut__coro_resume_, __LINE__);                        \
+    case __LINE__:                                                          \
+    FUT__CORO_CAT(fut__coro_resume_, __LINE__):                             \
+      if (fut_coro_resumed((task), (rc)))                                   \
+        return;
+#define FUT__CORO_CAT(a, b) FUT__CORO_CAT2(a, b)
+#define FUT__CORO_CAT2(a, b) a##b
+#define FUT_RETURN(task, value, free_value)                                 \
+  do {                                                                      \
+    fut_task_return((task), (value), (free_value));                         \
+    return;                                                                 \
+  } while (0)
+#define FUT_RAISE(task, exc)                                                \
+  do {                                                                      \
+    fut_task_raise((task), (exc));                                          \
+    return;                                                                 \
+  } while (0)
+
+/* For the macros above only: their resume point in the task (0 at the
+   first step; -1 when task is not a task whose body is running, which
+   skips the body). */
+FUT_API int fut_coro_point(const fut_t *task);
+/* For the macros only: await f and store the resume point. Nonzero: the
+   body must return now (suspended, or the task ends). */
+FUT_API int fut_coro_await(fut_t *task, fut_t *f, int point);
+/* For the macros only: the same for a yield. */
+FUT_API int fut_coro_yield(fut_t *task, int point);
+/* For the macros only: the outcome of the await that just resumed. With
+   rc NULL (FUT_AWAIT), nonzero when it ends the task (the body must
+   return); with rc, sets *rc and returns 0. */
+FUT_API int fut_coro_resumed(fut_t *task, int *rc);
+
 /* ------------------------------------------------------------------------
  * Fibers: stackful tasks
  * ------------------------------------------------------------------------ */

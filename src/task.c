@@ -1,0 +1,424 @@
+/* Tasks: futures whose outcome a body makes, step by step, on the loop.
+
+   asyncio's Task, in C. A pending task is in exactly one of these
+   situations, and at most one step of it is ever queued or running:
+   - NEW: its first step is queued (or runs eagerly inside fut_spawn);
+   - RUNNING: a step runs (the body, or what it called);
+   - WAITING: registered on the future it awaits, whose done-callback is
+     the next step;
+   - YIELDED: its next step is queued on the loop.
+   So the task is only ever completed inside its own step, and it keeps a
+   reference on itself from birth until then: nobody has to hold one.
+
+   Cancelling (the cancel hook) never cancels the task: it counts, cancels
+   the awaited future if the task waits on a pending one, and otherwise
+   leaves a request that the next await (or the first step) delivers. */
+#include <stdio.h>
+#include <string.h>
+
+#include "task.h"
+
+static int task_cancel(fut_t *f, fut_exc_t *exc);
+static fut_t *task_finalize(fut_t *f);
+static int task_describe(const fut_t *f, char *buf, size_t len);
+
+static const fut_class_t task_class = {
+  .cancel = task_cancel,
+  .finalize = task_finalize,
+  .describe = task_describe,
+  .outcome_is_private = true,
+};
+
+/* Tasks made by the process, for the default names. */
+static atomic_uint_fast64_t tasks_made;
+
+/* The steps running on this thread, innermost first, one node on each
+   step's stack: tasks of several loops may run on one thread, and an eager
+   spawn runs a step inside another. */
+typedef struct running {
+  fut__task_t *task;
+  struct running *outer;
+} running_t;
+static _Thread_local running_t *running_steps;
+
+fut__task_t *fut__task_of(const fut_t *f)
+{
+  return f && fut__class(f) == &task_class ? (fut__task_t *)f : NULL;
+}
+
+static fut_t *as_fut(fut__task_t *t)
+{
+  return &t->ext.base;
+}
+
+/* ---- ending ---------------------------------------------------------------- */
+
+/* Apply the recorded outcome and drop what the task held while pending,
+   its reference on itself last. Its callbacks are scheduled, never run. */
+static void finish(fut__task_t *t)
+{
+  fut_t *f = as_fut(t);
+  fut_t *awaited = t->awaited;
+  fut_exc_t *req = t->cancel_req;
+  t->awaited = NULL;
+  t->cancel_req = NULL;
+  t->phase = FUT__TASK_DONE;
+  /* A CancelledError escaping the body cancels the task. */
+  if (t->outcome == FUT__OUT_EXC &&
+      fut_exc_is(t->out.exc, &FUT_EXC_CANCELLED_ERROR))
+    t->outcome = FUT__OUT_CANCEL;
+  switch (t->outcome) {
+  case FUT__OUT_EXC:
+    fut__set_exception(f, t->out.exc);
+    break;
+  case FUT__OUT_CANCEL:
+    fut__cancel_default(f, t->out.exc);
+    fut_exc_unref(t->out.exc);
+    break;
+  default:
+    if (!req) {
+      fut__set_result(f, t->out.result.value, t->out.result.free_value);
+      break;
+    }
+    /* A return while a cancel is undelivered: the value has no taker. */
+    if (t->out.result.free_value)
+      t->out.result.free_value(t->out.result.value);
+    fut__cancel_default(f, req);
+    break;
+  }
+  fut_exc_unref(req);
+  fut_unref(awaited);
+  fut__unref(f);
+}
+
+/* End the task with a new exception (what an await could not do). */
+static void fail(fut__task_t *t, const fut_exc_type_t *type, int code,
+                 const char *what)
+{
+  if (code == FUT_ENOMEM)
+    type = &FUT_EXC_MEMORY_ERROR;
+  t->out.exc = fut_exc_new(type, code, "%s", what);
+  t->outcome = FUT__OUT_EXC;
+}
+
+/* ---- steps --------------------------------------------------------------- */
+
+static void step(fut__task_t *t)
+{
+  if (t->phase == FUT__TASK_NEW && t->cancel_req) {
+    /* Cancelled before its first step: the body never starts. */
+    t->out.exc = t->cancel_req;
+    t->cancel_req = NULL;
+    t->outcome = FUT__OUT_CANCEL;
+    finish(t);
+    return;
+  }
+  t->phase = FUT__TASK_RUNNING;
+  running_t node = {t, running_steps};
+  running_steps = &node;
+  t->run(t);
+  running_steps = node.outer;
+  if (t->phase == FUT__TASK_RUNNING)
+    finish(t);
+}
+
+static void on_queued_step(void *arg)
+{
+  step(arg);
+}
+
+static void on_wakeup(fut_t *awaited, void *data)
+{
+  (void)awaited;
+  step(data);
+}
+
+/* The awaited future's callback will never run (the loop refused it): the
+   task cannot be resumed, so it ends here. */
+static void on_wakeup_lost(void *data)
+{
+  fut__task_t *t = data;
+  t->phase = FUT__TASK_RUNNING;
+  fail(t, &FUT_EXC_ERROR, FUT_ELOOP, "the loop refused to resume the task");
+  finish(t);
+}
+
+fut__task_t *fut__task_new(fut_loop_t *loop, fut__task_run_fn run,
+                           void *state, fut_free_fn free_state,
+                           unsigned flags)
+{
+  if (flags & ~(unsigned)FUT_SPAWN_EAGER)
+    return NULL;
+  fut_t *f = fut__create_ext(loop, &task_class, sizeof(fut__task_t));
+  if (!f)
+    return NULL;
+  fut__task_t *t = (fut__task_t *)f;
+  t->run = run;
+  t->state = state;
+  t->free_state = free_state;
+  t->number = atomic_fetch_add(&tasks_made, 1) + 1;
+  t->phase = FUT__TASK_NEW;
+  f->refs = 2; /* the caller's, and its own until it is done */
+  /* Host code: it cannot reach the task yet. */
+  t->context = loop->current_context ? loop->current_context(loop) : NULL;
+  return t;
+}
+
+fut_t *fut__task_start(fut__task_t *t, unsigned flags)
+{
+  fut_t *f = as_fut(t);
+  if (flags & FUT_SPAWN_EAGER) {
+    step(t);
+    return f;
+  }
+  if (f->loop->call_soon(f->loop, on_queued_step, t, t->context) != 0) {
+    t->free_state = NULL; /* nothing taken */
+    f->refs = 1;
+    fut__unref(f);
+    return NULL;
+  }
+  return f;
+}
+
+/* ---- awaiting ------------------------------------------------------------ */
+
+int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
+{
+  fut_t *task = as_fut(t);
+  if (t->phase != FUT__TASK_RUNNING || t->outcome != FUT__OUT_NONE)
+    return -1; /* misuse: the body already ended the task */
+  if (!yield && !f) {
+    fail(t, &FUT_EXC_ERROR, FUT_EINVAL, "awaited NULL");
+    return -1;
+  }
+  if (f == task || (f && f->loop != task->loop)) {
+    fail(t, &FUT_EXC_INVALID_STATE_ERROR, FUT_EINVALIDSTATE,
+         f == task ? "a task cannot await itself"
+                   : "the awaited future belongs to another loop");
+    return -1;
+  }
+  fut_t *old = t->awaited;
+  t->awaited = fut_ref(f);
+  fut_unref(old);
+  if (t->cancel_req) {
+    /* A cancel arrived while the body ran: delivered here, at once. */
+    if (f)
+      fut__cancel_exc(f, t->cancel_req);
+    return 0;
+  }
+  int rc;
+  if (yield) {
+    t->phase = FUT__TASK_YIELDED;
+    rc = task->loop->call_soon(task->loop, on_queued_step, t, t->context);
+    rc = rc != 0 ? fut__refusal(rc) : FUT_OK;
+  } else {
+    if (f->state != FUT_PENDING)
+      return 0;
+    /* WAITING before registering: host hooks the registration calls may
+       cancel the task, which must then cancel f. */
+    t->phase = FUT__TASK_WAITING;
+    rc = fut_add_done_callback_full(f, on_wakeup, t, t->context,
+                                    on_wakeup_lost);
+  }
+  if (rc != FUT_OK) {
+    t->phase = FUT__TASK_RUNNING;
+    fail(t, &FUT_EXC_ERROR, rc, "the task could not suspend");
+    return -1;
+  }
+  return 1;
+}
+
+int fut__task_resumed(fut__task_t *t, bool settled)
+{
+  fut_t *f = t->awaited;
+  fut_exc_t *exc = t->cancel_req;
+  int status;
+  if (exc) {
+    t->cancel_req = NULL; /* delivered: the request is over */
+    status = FUT_ECANCELLED;
+  } else if (!f || (f->state == FUT_FINISHED && !(f->flags & FUT_F_EXC))) {
+    return FUT_OK;
+  } else {
+    status = fut_exception(f, &exc);
+    status = status == FUT_OK ? FUT_EEXCEPTION : status;
+    fut_exc_ref(exc);
+  }
+  if (settled) {
+    fut_exc_unref(exc);
+  } else {
+    t->out.exc = exc;
+    t->outcome = status == FUT_ECANCELLED ? FUT__OUT_CANCEL : FUT__OUT_EXC;
+  }
+  return status;
+}
+
+/* ---- cancelling ---------------------------------------------------------- */
+
+static int task_cancel(fut_t *f, fut_exc_t *exc)
+{
+  fut__task_t *t = (fut__task_t *)f;
+  if (t->cancelling < INT_MAX)
+    t->cancelling++;
+  /* A done awaited future (its wake-up is queued) says 0: then the
+     resuming await delivers. */
+  if (t->phase == FUT__TASK_WAITING && fut__cancel_exc(t->awaited, exc) == 1)
+    return 1;
+  fut_exc_t *old = t->cancel_req;
+  t->cancel_req = fut_exc_ref(exc);
+  fut_exc_unref(old);
+  return 1;
+}
+
+int fut_task_cancelling(const fut_t *task)
+{
+  const fut__task_t *t = fut__task_of(task);
+  return t ? t->cancelling : FUT_EINVAL;
+}
+
+int fut_task_uncancel(fut_t *task)
+{
+  fut__task_t *t = fut__task_of(task);
+  if (!t)
+    return FUT_EINVAL;
+  if (t->cancelling > 0 && --t->cancelling == 0) {
+    fut_exc_unref(t->cancel_req);
+    t->cancel_req = NULL;
+  }
+  return t->cancelling;
+}
+
+/* ---- the body's outcome -------------------------------------------------- */
+
+/* The task, if its body may record an outcome now. */
+static int recordable(fut_t *task, fut__task_t **out)
+{
+  fut__task_t *t = fut__task_of(task);
+  *out = t;
+  if (!t)
+    return FUT_EINVAL;
+  if (t->phase != FUT__TASK_RUNNING || t->outcome != FUT__OUT_NONE)
+    return FUT_EINVALIDSTATE;
+  return FUT_OK;
+}
+
+int fut_task_return(fut_t *task, void *value, fut_free_fn free_value)
+{
+  fut__task_t *t;
+  int rc = recordable(task, &t);
+  if (rc == FUT_OK) {
+    t->out.result.value = value;
+    t->out.result.free_value = free_value;
+    t->outcome = FUT__OUT_RESULT;
+  }
+  return rc;
+}
+
+int fut_task_raise(fut_t *task, fut_exc_t *exc)
+{
+  fut__task_t *t;
+  int rc = recordable(task, &t);
+  if (rc == FUT_OK && !exc)
+    rc = FUT_EINVAL;
+  if (rc == FUT_OK) {
+    t->out.exc = exc;
+    t->outcome = FUT__OUT_EXC;
+  }
+  return rc;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+fut_t *fut_task_awaited(const fut_t *task)
+{
+  const fut__task_t *t = fut__task_of(task);
+  return t ? t->awaited : NULL;
+}
+
+bool fut_is_task(const fut_t *f)
+{
+  return fut__task_of(f) != NULL;
+}
+
+fut_t *fut_current_task(fut_loop_t *loop)
+{
+  for (running_t *r = running_steps; loop && r; r = r->outer)
+    if (as_fut(r->task)->loop == loop)
+      return as_fut(r->task);
+  return NULL;
+}
+
+int fut_task_set_name(fut_t *task, const char *name)
+{
+  fut__task_t *t = fut__task_of(task);
+  if (!t || !name)
+    return FUT_EINVAL;
+  size_t n = strlen(name) + 1;
+  char *copy = fut__malloc(n);
+  if (!copy)
+    return FUT_ENOMEM;
+  memcpy(copy, name, n);
+  fut__free(t->name);
+  t->name = copy;
+  return FUT_OK;
+}
+
+const char *fut_task_name(const fut_t *task)
+{
+  const fut__task_t *ct = fut__task_of(task);
+  if (!ct)
+    return NULL;
+  if (ct->name)
+    return ct->name;
+  /* Written on demand, so that spawning costs no formatting: the task is
+     the loop thread's, and the text never changes. */
+  fut__task_t *t = (fut__task_t *)ct;
+  if (!t->default_name[0])
+    (void)snprintf(t->default_name, sizeof t->default_name, "Task-%llu",
+                   (unsigned long long)t->number);
+  return t->default_name;
+}
+
+/* " name='...'" and, while waiting, " wait_for=<...>": an awaited task is
+   shown without its own wait_for, so the text never recurses. */
+static int describe_name(const fut_t *f, char *buf, size_t len)
+{
+  return snprintf(buf, len, " name='%s'", fut_task_name(f));
+}
+
+static int describe_extra(const fut_t *f, char *buf, size_t len)
+{
+  const fut__task_t *t = (const fut__task_t *)f;
+  fut__out_t o = {buf, len, 0};
+  size_t room;
+  char *at = fut__out_at(&o, &room);
+  fut__out_add(&o, describe_name(f, at, room));
+  if (t->phase == FUT__TASK_WAITING) {
+    at = fut__out_at(&o, &room);
+    fut__out_add(&o, snprintf(at, room, " wait_for="));
+    at = fut__out_at(&o, &room);
+    if (fut__task_of(t->awaited))
+      fut__out_add(&o, fut__describe_as(t->awaited, "Task", describe_name,
+                                        at, room));
+    else
+      fut__out_add(&o, fut_describe(t->awaited, at, room));
+  }
+  return (int)o.used;
+}
+
+static int task_describe(const fut_t *f, char *buf, size_t len)
+{
+  return fut__describe_as(f, "Task", describe_extra, buf, len);
+}
+
+/* ---- death --------------------------------------------------------------- */
+
+/* Only a done task dies (it holds itself until then), or one whose spawn
+   failed: what is left is the name and the body's state. */
+static fut_t *task_finalize(fut_t *f)
+{
+  fut__task_t *t = (fut__task_t *)f;
+  fut__free(t->name);
+  if (t->free_state)
+    t->free_state(t->state);
+  return NULL;
+}

@@ -1,0 +1,79 @@
+/* The task machinery every kind of task body shares (task.c): the cancel
+   protocol, awaiting, the current task, names. Nothing here is API.
+
+   A kind of body is a `run` function that advances the body by one step:
+   a stackless body is called again (coro.c); a fiber would be resumed.
+   Inside a step, the body awaits through fut__task_await() and, once
+   resumed, learns the outcome through fut__task_resumed(). */
+#ifndef FUT_TASK_H
+#define FUT_TASK_H
+
+#include "internal.h"
+
+typedef struct fut__task fut__task_t;
+typedef void (*fut__task_run_fn)(fut__task_t *t);
+
+enum {
+  FUT__TASK_NEW,     /* first step scheduled (or about to run eagerly) */
+  FUT__TASK_RUNNING, /* inside a step */
+  FUT__TASK_WAITING, /* registered on `awaited`, which will resume it */
+  FUT__TASK_YIELDED, /* a step is queued on the loop */
+  FUT__TASK_DONE
+};
+
+enum {
+  FUT__OUT_NONE,   /* nothing recorded: a NULL result, unless cancelled */
+  FUT__OUT_RESULT, /* out.result */
+  FUT__OUT_EXC,    /* out.exc (a CancelledError cancels the task) */
+  FUT__OUT_CANCEL  /* out.exc: the CancelledError to cancel with */
+};
+
+struct fut__task {
+  struct fut_ext ext;
+  fut__task_run_fn run;
+  fut_coro_fn body;       /* a stackless body (coro.c) */
+  void *state;
+  fut_free_fn free_state;
+  void *context;          /* the loop context every step runs in */
+  fut_t *awaited;         /* a reference: the future last awaited */
+  fut_exc_t *cancel_req;  /* a reference: the undelivered cancel request */
+  union {
+    struct {
+      void *value;
+      fut_free_fn free_value;
+    } result;
+    fut_exc_t *exc;
+  } out;                  /* the outcome the body recorded */
+  char *name;             /* a copy set by fut_task_set_name, or NULL */
+  uint64_t number;        /* N of the default name Task-N */
+  int point;              /* the stackless body's resume point */
+  int cancelling;
+  uint8_t phase;          /* FUT__TASK_* */
+  uint8_t outcome;        /* FUT__OUT_* */
+  char default_name[26];  /* "Task-N", written when first asked for */
+};
+
+/* A new task of the given kind, not started: the caller fills in what
+   its kind needs, then calls fut__task_start. NULL with nothing taken
+   (see fut_spawn). */
+FUT_INTERNAL fut__task_t *fut__task_new(fut_loop_t *loop,
+                                        fut__task_run_fn run, void *state,
+                                        fut_free_fn free_state,
+                                        unsigned flags);
+/* Run the first step now (FUT_SPAWN_EAGER) or queue it; the task, or NULL
+   when the loop refuses (the task is freed without free_state). */
+FUT_INTERNAL fut_t *fut__task_start(fut__task_t *t, unsigned flags);
+/* The task f, if it is one of any kind. */
+FUT_INTERNAL fut__task_t *fut__task_of(const fut_t *f);
+/* From inside a step: await f (yield: NULL and true). 1: suspended, the
+   step must return and the task is resumed later; 0: go on at once (f is
+   done, or a cancel is delivered); -1: the task ends, the step must
+   return (outcome recorded: an invalid await, a refusal, no memory). */
+FUT_INTERNAL int fut__task_await(fut__task_t *t, fut_t *f, bool yield);
+/* After fut__task_await, once resumed (or at once): FUT_OK,
+   FUT_EEXCEPTION or FUT_ECANCELLED, as fut_await returns. Unless
+   `settled`, anything but FUT_OK also records it as the task's outcome
+   (it ends the same way). */
+FUT_INTERNAL int fut__task_resumed(fut__task_t *t, bool settled);
+
+#endif

@@ -1,0 +1,373 @@
+/* The cancel protocol of tasks: the count, and where a request is
+   delivered: at the awaited future (cancelled with the message), before
+   the first step, at the resuming await, at the next await of a running
+   body, after a yield; a caught cancel being over; a return while a
+   request is undelivered; uncancel withdrawing one; a task that swallows
+   its cancel. */
+#include <string.h>
+
+#include "task_script.h"
+
+#define A(op, arg) {op, arg}
+#define END {0, 0}
+
+/* D8: a task waiting on a pending future: that future is cancelled with
+   the message, and the task only when its await resumes. */
+static void test_cancel_while_waiting(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_AWAIT, 0), A(OP_RETURN, 1), END});
+  s.f[0] = tl_future(tl);
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  tl_run(tl);
+  assert_int_equal(fut_cancel(t, "stop"), 1);
+  assert_false(fut_done(t));
+  assert_int_equal(fut_task_cancelling(t), 1);
+  assert_true(fut_cancelled(s.f[0]));
+  assert_string_equal(fut_cancel_message(s.f[0]), "stop");
+  tl_run(tl);
+  assert_task_cancelled(t, "stop");
+  assert_int_equal(s.finished_ops, 0);
+  assert_int_equal(fut_cancel(t, "again"), 0); /* done */
+  assert_int_equal(fut_task_cancelling(t), 1);
+  fut_unref(t);
+  fut_unref(s.f[0]);
+}
+
+static void test_cancel_before_first_step(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_RETURN, 1), END});
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  assert_int_equal(fut_cancel(t, NULL), 1);
+  assert_false(fut_done(t));
+  tl_run(tl);
+  assert_int_equal(s.steps, 0); /* the body never started */
+  assert_task_cancelled(t, NULL);
+  fut_unref(t);
+  assert_int_equal(s.freed, 1);
+}
+
+/* The awaited future is done and the resume queued: the resuming await
+   delivers, and the future keeps its own outcome. */
+static void test_cancel_with_resume_scheduled(void **state)
+{
+  test_loop_t *tl = *state;
+  for (int settled = 0; settled < 2; settled++) {
+    script_t s;
+    script_set(&s, (const int[][2]){A(settled ? OP_SETTLED : OP_AWAIT, 0),
+                                    A(OP_RETURN, 1), END});
+    s.f[0] = tl_future(tl);
+    fut_t *t = script_spawn(&tl->base, &s, 0);
+    tl_run(tl);
+    fut_set_result(s.f[0], tv(5), NULL);
+    assert_int_equal(fut_cancel(t, "late"), 1);
+    tl_run(tl);
+    void *v;
+    assert_int_equal(fut_result(s.f[0], &v), FUT_OK);
+    assert_ptr_equal(v, tv(5));
+    if (settled) {
+      assert_int_equal(s.rc[0], FUT_ECANCELLED);
+      assert_task_result(t, tv(1)); /* caught: the cancel is over */
+    } else {
+      assert_task_cancelled(t, "late");
+    }
+    fut_unref(t);
+    fut_unref(s.f[0]);
+    tfx_next_case(tl, true, true);
+  }
+}
+
+/* A running body cancels itself: its next await delivers at once, without
+   suspending, and cancels the pending future it was given. */
+static void test_self_cancel_delivered_at_next_await(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), A(OP_SETTLED, 0),
+                                  A(OP_SETTLED, 1), A(OP_RETURN, 1), END});
+  s.f[0] = tl_future(tl);
+  s.f[1] = tl_future(tl);
+  fut_t *t = script_spawn(&tl->base, &s, FUT_SPAWN_EAGER);
+  assert_int_equal(s.rc[1], FUT_ECANCELLED);
+  assert_true(fut_cancelled(s.f[0]));
+  assert_string_equal(fut_cancel_message(s.f[0]), "self");
+  /* delivered once: the second await waits normally */
+  assert_int_equal(s.finished_ops, 2);
+  assert_ptr_equal(fut_task_awaited(t), s.f[1]);
+  fut_set_result(s.f[1], NULL, NULL);
+  tl_run(tl);
+  assert_int_equal(s.rc[2], FUT_OK);
+  assert_task_result(t, tv(1));
+  assert_int_equal(fut_task_cancelling(t), 1);
+  fut_unref(t);
+  fut_unref(s.f[0]);
+  fut_unref(s.f[1]);
+}
+
+/* Even a done future: the await delivers instead of its outcome. */
+static void test_self_cancel_then_await_done(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_COMPLETE, 0), A(OP_CANCEL, 0),
+                                  A(OP_AWAIT, 0), A(OP_RETURN, 1), END});
+  s.f[0] = tl_future(tl);
+  fut_t *t = script_spawn(&tl->base, &s, FUT_SPAWN_EAGER);
+  assert_task_cancelled(t, "self");
+  assert_int_equal(s.finished_ops, 2);
+  assert_int_equal(fut_state(s.f[0]), FUT_FINISHED);
+  fut_unref(t);
+  fut_unref(s.f[0]);
+}
+
+static void test_cancel_while_yielded(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_YIELD, 0), A(OP_RETURN, 1), END});
+  fut_t *t = script_spawn(&tl->base, &s, FUT_SPAWN_EAGER);
+  assert_int_equal(fut_cancel(t, "y"), 1);
+  assert_false(fut_done(t));
+  tl_run(tl);
+  assert_task_cancelled(t, "y");
+  assert_int_equal(s.finished_ops, 0);
+  fut_unref(t);
+  /* a yield after a self-cancel delivers without a hop */
+  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), A(OP_YIELD, 0), END});
+  t = script_spawn(&tl->base, &s, FUT_SPAWN_EAGER);
+  assert_task_cancelled(t, "self");
+  fut_unref(t);
+}
+
+/* D9: a cancel requested in the step in which the body returns. */
+static void test_return_while_cancel_undelivered(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), A(OP_RETURN, 1), END});
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  tl_run(tl);
+  assert_task_cancelled(t, "self");
+  assert_int_equal(tv_freed(1), 1); /* the value had no taker */
+  fut_unref(t);
+  assert_int_equal(tv_freed(1), 1);
+  /* reaching FUT_END is a return too */
+  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), END});
+  t = script_spawn(&tl->base, &s, 0);
+  tl_run(tl);
+  assert_task_cancelled(t, "self");
+  fut_unref(t);
+}
+
+static void test_raise_while_cancel_undelivered(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), A(OP_RAISE, 4), END});
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  tl_run(tl);
+  assert_task_raised(t, &TEST_IO_ERROR, 4);
+  fut_unref(t);
+}
+
+/* D10: cancel twice, uncancel twice: the pending request is withdrawn. */
+static void test_uncancel_withdraws(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_RETURN, 1), END});
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  assert_int_equal(fut_cancel(t, "a"), 1);
+  assert_int_equal(fut_cancel(t, "b"), 1);
+  assert_int_equal(fut_task_cancelling(t), 2);
+  assert_int_equal(fut_task_uncancel(t), 1);
+  tl_run(tl);
+  assert_task_cancelled(t, "b"); /* one left: still delivered */
+  fut_unref(t);
+
+  script_set(&s, (const int[][2]){A(OP_RETURN, 1), END});
+  t = script_spawn(&tl->base, &s, 0);
+  fut_cancel(t, "a");
+  fut_cancel(t, "b");
+  assert_int_equal(fut_task_uncancel(t), 1);
+  assert_int_equal(fut_task_uncancel(t), 0);
+  assert_int_equal(fut_task_uncancel(t), 0); /* never below zero */
+  tl_run(tl);
+  assert_task_result(t, tv(1));
+  fut_unref(t);
+
+  /* from inside the body, before the next await */
+  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), A(OP_UNCANCEL, 0),
+                                  A(OP_YIELD, 0), A(OP_RETURN, 2), END});
+  t = script_spawn(&tl->base, &s, 0);
+  tl_run(tl);
+  assert_task_result(t, tv(2));
+  fut_unref(t);
+}
+
+/* A delivered cancel the body caught is over, even though the count
+   stays until uncancelled; a later cancel is a new request. */
+static void test_caught_cancel_is_over(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_SETTLED, 0), A(OP_YIELD, 0),
+                                  A(OP_SETTLED, 1), A(OP_RETURN, 1), END});
+  s.f[0] = tl_future(tl);
+  s.f[1] = tl_future(tl);
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  tl_run(tl);
+  fut_cancel(t, "one");
+  tl_run(tl);
+  assert_int_equal(s.rc[0], FUT_ECANCELLED);
+  assert_int_equal(s.steps, 3); /* resumed, yielded, now waits on f[1] */
+  assert_int_equal(fut_task_cancelling(t), 1);
+  fut_cancel(t, "two");
+  tl_run(tl);
+  assert_int_equal(s.rc[2], FUT_ECANCELLED);
+  assert_string_equal(fut_cancel_message(s.f[1]), "two");
+  assert_task_result(t, tv(1));
+  assert_int_equal(fut_task_cancelling(t), 2);
+  fut_unref(t);
+  fut_unref(s.f[0]);
+  fut_unref(s.f[1]);
+}
+
+/* The awaited future already done (its wake-up queued), two cancels: the
+   second replaces the first's message, one delivery. */
+static void test_cancel_twice_while_waiting(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_SETTLED, 0), A(OP_RETURN, 1), END});
+  s.f[0] = tl_future(tl);
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  tl_run(tl);
+  fut_cancel(t, "first");  /* cancels f[0] */
+  fut_cancel(t, "second"); /* f[0] is done: left for the resume */
+  assert_string_equal(fut_cancel_message(s.f[0]), "first");
+  tl_run(tl);
+  assert_int_equal(s.rc[0], FUT_ECANCELLED);
+  assert_task_result(t, tv(1));
+  assert_int_equal(fut_task_cancelling(t), 2);
+  fut_unref(t);
+  fut_unref(s.f[0]);
+}
+
+/* A task awaiting a task that swallows the cancel gets its value: the
+   inner one's cancel was accepted, so nothing is delivered to the outer
+   (asyncio's rule; what wait_for relies on). */
+static void test_inner_task_swallows_cancel(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t in, out;
+  script_set(&in, (const int[][2]){A(OP_SETTLED, 0), A(OP_UNCANCEL, 0),
+                                   A(OP_RETURN, 3), END});
+  in.f[0] = tl_future(tl);
+  script_set(&out, (const int[][2]){A(OP_AWAIT, 0), A(OP_RETURN, 4), END});
+  fut_t *inner = script_spawn(&tl->base, &in, 0);
+  out.f[0] = inner;
+  fut_t *outer = script_spawn(&tl->base, &out, 0);
+  tl_run(tl);
+  assert_int_equal(fut_cancel(outer, "bye"), 1);
+  assert_int_equal(fut_task_cancelling(inner), 1);
+  assert_string_equal(fut_cancel_message(in.f[0]), "bye");
+  tl_run(tl);
+  assert_task_result(inner, tv(3));
+  assert_task_result(outer, tv(4));
+  assert_int_equal(fut_task_cancelling(outer), 1);
+  fut_unref(outer);
+  fut_unref(inner);
+  fut_unref(in.f[0]);
+}
+
+/* The inner task does not swallow it: both end cancelled. */
+static void test_cancel_travels_down_tasks(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t in, out;
+  script_set(&in, (const int[][2]){A(OP_AWAIT, 0), END});
+  in.f[0] = tl_future(tl);
+  script_set(&out, (const int[][2]){A(OP_AWAIT, 0), END});
+  fut_t *inner = script_spawn(&tl->base, &in, 0);
+  out.f[0] = inner;
+  fut_t *outer = script_spawn(&tl->base, &out, 0);
+  fut_unref(inner);
+  tl_run(tl);
+  fut_cancel(outer, "down");
+  tl_run(tl);
+  assert_task_cancelled(outer, "down");
+  assert_true(fut_cancelled(in.f[0]));
+  fut_unref(outer);
+  fut_unref(in.f[0]);
+  assert_int_equal(in.freed, 1);
+}
+
+/* A cancel arriving from a host hook while the task registers its
+   wake-up still cancels the future it awaits. */
+static fut_t *cancel_in_hook;
+static void *cancelling_context(fut_loop_t *loop)
+{
+  (void)loop;
+  if (cancel_in_hook)
+    fut_cancel(cancel_in_hook, "hook");
+  cancel_in_hook = NULL;
+  return NULL;
+}
+
+static void test_cancel_during_registration(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_AWAIT, 0), END});
+  s.f[0] = tl_future(tl);
+  tl->base.current_context = cancelling_context;
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  cancel_in_hook = t;
+  tl_run(tl);
+  assert_true(fut_cancelled(s.f[0]));
+  assert_task_cancelled(t, "hook");
+  fut_unref(t);
+  fut_unref(s.f[0]);
+}
+
+static void test_cancel_out_of_memory_changes_nothing(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_RETURN, 1), END});
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  ta_fail_at(1);
+  assert_int_equal(fut_cancel(t, "msg"), FUT_ENOMEM);
+  assert_int_equal(fut_task_cancelling(t), 0);
+  tl_run(tl);
+  assert_task_result(t, tv(1));
+  fut_unref(t);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, tfx_setup, tfx_teardown)
+  const struct CMUnitTest tests[] = {
+    T(test_cancel_while_waiting),
+    T(test_cancel_before_first_step),
+    T(test_cancel_with_resume_scheduled),
+    T(test_self_cancel_delivered_at_next_await),
+    T(test_self_cancel_then_await_done),
+    T(test_cancel_while_yielded),
+    T(test_return_while_cancel_undelivered),
+    T(test_raise_while_cancel_undelivered),
+    T(test_uncancel_withdraws),
+    T(test_caught_cancel_is_over),
+    T(test_cancel_twice_while_waiting),
+    T(test_inner_task_swallows_cancel),
+    T(test_cancel_travels_down_tasks),
+    T(test_cancel_during_registration),
+    T(test_cancel_out_of_memory_changes_nothing),
+  };
+#undef T
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

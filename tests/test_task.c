@@ -273,6 +273,45 @@ static void test_yield_is_one_hop(void **state)
   fut_unref(t);
 }
 
+/* The macros evaluate their future argument once, suspended or not. */
+typedef struct counted {
+  fut_t *f[2];
+  int evaluated;
+  int rc;
+} counted_t;
+
+static fut_t *next_future(counted_t *c)
+{
+  return c->f[c->evaluated++];
+}
+
+static void counting_body(fut_t *task, void *state)
+{
+  counted_t *c = state;
+  FUT_BEGIN(task);
+  FUT_AWAIT(task, next_future(c));
+  FUT_AWAIT_SETTLED(task, next_future(c), c->rc);
+  FUT_END(task);
+}
+
+static void test_future_argument_evaluated_once(void **state)
+{
+  test_loop_t *tl = *state;
+  counted_t c = {{tl_future(tl), tl_future(tl)}, 0, 1};
+  fut_set_result(c.f[1], NULL, NULL); /* one suspends, one does not */
+  fut_t *t = fut_spawn(&tl->base, counting_body, &c, NULL, 0);
+  tl_run(tl);
+  assert_int_equal(c.evaluated, 1);
+  fut_set_result(c.f[0], NULL, NULL);
+  tl_run(tl);
+  assert_int_equal(c.evaluated, 2);
+  assert_int_equal(c.rc, FUT_OK);
+  assert_task_result(t, NULL);
+  fut_unref(t);
+  fut_unref(c.f[0]);
+  fut_unref(c.f[1]);
+}
+
 /* ---- the outcome is the body's ---- */
 
 static void test_outcome_is_private(void **state)
@@ -708,6 +747,7 @@ int main(void)
     T(test_settled_reports_each_outcome),
     T(test_raise),
     T(test_yield_is_one_hop),
+    T(test_future_argument_evaluated_once),
     T(test_outcome_is_private),
     T(test_second_outcome_refused),
     T(test_await_self_or_other_loop),

@@ -149,6 +149,10 @@ fut__task_t *fut__task_new(fut_loop_t *loop, fut__task_run_fn run,
 {
   if (flags & ~(unsigned)FUT_SPAWN_EAGER)
     return NULL;
+  /* Before the new block is written: a locked add waits for the pending
+     stores to drain. */
+  uint64_t number = atomic_fetch_add_explicit(&tasks_made, 1,
+                                              memory_order_relaxed) + 1;
   fut_t *f = fut__create_ext(loop, &task_class, sizeof(fut__task_t));
   if (!f)
     return NULL;
@@ -156,7 +160,7 @@ fut__task_t *fut__task_new(fut_loop_t *loop, fut__task_run_fn run,
   t->run = run;
   t->state = state;
   t->free_state = free_state;
-  t->number = atomic_fetch_add(&tasks_made, 1) + 1;
+  t->number = number;
   t->phase = FUT__TASK_NEW;
   f->refs = 2; /* the caller's, and its own until it is done */
   /* Host code: it cannot reach the task yet. */
@@ -198,8 +202,11 @@ int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
     return -1;
   }
   fut_t *old = t->awaited;
-  t->awaited = fut_ref(f);
-  fut_unref(old);
+  if (f)
+    f->refs++;
+  t->awaited = f;
+  if (old)
+    fut__unref(old);
   if (t->cancel_req) {
     /* A cancel arrived while the body ran: delivered here, at once. */
     if (f)
@@ -408,6 +415,73 @@ static int describe_extra(const fut_t *f, char *buf, size_t len)
 static int task_describe(const fut_t *f, char *buf, size_t len)
 {
   return fut__describe_as(f, "Task", describe_extra, buf, len);
+}
+
+/* ---- stackless bodies ------------------------------------------------------
+
+   A C function called once per step, which finds its place again through
+   the resume point the statement macros store in the task
+   (include/libfuture.h says what they expand to). */
+
+static void run_coro(fut__task_t *t)
+{
+  t->body(&t->ext.base, t->state);
+}
+
+fut_t *fut_spawn(fut_loop_t *loop, fut_coro_fn body, void *state,
+                 fut_free_fn free_state, unsigned flags)
+{
+  if (!body)
+    return NULL;
+  fut__task_t *t = fut__task_new(loop, run_coro, state, free_state, flags);
+  if (!t)
+    return NULL;
+  t->body = body;
+  return fut__task_start(t, flags);
+}
+
+/* The stackless task whose body runs now, or NULL: the macros' calls do
+   nothing outside one (a body called by hand skips to FUT_END). */
+static fut__task_t *running_coro(const fut_t *task)
+{
+  fut__task_t *t = fut__task_of(task);
+  return t && t->run == run_coro && t->phase == FUT__TASK_RUNNING ? t : NULL;
+}
+
+int fut_coro_point(const fut_t *task)
+{
+  const fut__task_t *t = running_coro(task);
+  return t ? t->point : -1;
+}
+
+static int suspend(fut_t *task, fut_t *f, bool yield, int point)
+{
+  fut__task_t *t = running_coro(task);
+  if (!t)
+    return 1;
+  t->point = point;
+  return fut__task_await(t, f, yield) != 0;
+}
+
+int fut_coro_await(fut_t *task, fut_t *f, int point)
+{
+  return suspend(task, f, false, point);
+}
+
+int fut_coro_yield(fut_t *task, int point)
+{
+  return suspend(task, NULL, true, point);
+}
+
+int fut_coro_resumed(fut_t *task, int *rc)
+{
+  fut__task_t *t = running_coro(task);
+  if (!t)
+    return 1;
+  int status = fut__task_resumed(t, rc != NULL);
+  if (rc)
+    *rc = status;
+  return rc ? 0 : status != FUT_OK;
 }
 
 /* ---- death --------------------------------------------------------------- */

@@ -1,0 +1,268 @@
+/* The task cycle against the W1 cycle, and against asyncio's Task.
+
+   Task cycle: make a future, spawn a task whose body awaits it (its first
+   step runs and suspends), complete the future, the body resumes and
+   returns, release both. W1 cycle (the one-callback future of bench.c):
+   create, add a callback, set the result, run, release. Both run on the
+   same minimal host, a FIFO ring of (fn, arg) with no allocation, and are
+   timed in the same run, interleaved. The peer row runs the same cycle in
+   CPython's asyncio (python3 subprocess): create_future, create_task of a
+   coroutine awaiting it, a yield so it suspends, set_result, await it.
+
+   Usage: bench_task            the table, with targets
+          bench_task --smoke    every row once, small and untimed (CI) */
+#include <libfuture.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RUNS 5
+
+static void die(const char *what)
+{
+  fprintf(stderr, "bench_task: %s\n", what);
+  exit(1);
+}
+
+static void must(int rc)
+{
+  if (rc < 0)
+    die(fut_strerror(rc));
+}
+
+/* ---- the host: a fixed FIFO ring (a cycle queues at most two units) ---- */
+
+#define QCAP 64
+
+typedef struct queue {
+  fut_work_fn fn[QCAP];
+  void *arg[QCAP];
+  unsigned head, tail;
+  fut_loop_t loop;
+} queue_t;
+
+static queue_t q;
+
+static int q_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
+                       void *context)
+{
+  (void)loop;
+  (void)context;
+  if (q.tail - q.head == QCAP)
+    return -1;
+  q.fn[q.tail % QCAP] = fn;
+  q.arg[q.tail % QCAP] = arg;
+  q.tail++;
+  return 0;
+}
+
+static void q_run(void)
+{
+  while (q.head != q.tail) {
+    unsigned i = q.head++ % QCAP;
+    q.fn[i](q.arg[i]);
+  }
+}
+
+/* ---- the cycles ---------------------------------------------------------- */
+
+static volatile uintptr_t sink;
+
+static void on_done(fut_t *f, void *data)
+{
+  void *v;
+  (void)data;
+  if (fut_result(f, &v) == FUT_OK)
+    sink += (uintptr_t)v;
+}
+
+static void w1_cycles(size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    fut_t *f = fut_create(&q.loop);
+    if (!f)
+      die("fut_create failed");
+    must(fut_add_done_callback(f, on_done, NULL, NULL));
+    must(fut_set_result(f, (void *)i, NULL));
+    q_run();
+    fut_unref(f);
+  }
+}
+
+static void awaiting_body(fut_t *task, void *state)
+{
+  FUT_BEGIN(task);
+  FUT_AWAIT(task, (fut_t *)state);
+  FUT_RETURN(task, state, NULL);
+  FUT_END(task);
+}
+
+static void task_cycles(size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    fut_t *f = fut_create(&q.loop);
+    fut_t *t = f ? fut_spawn(&q.loop, awaiting_body, f, NULL, 0) : NULL;
+    if (!t)
+      die("fut_spawn failed");
+    q_run(); /* the first step: suspends on f */
+    must(fut_set_result(f, (void *)i, NULL));
+    q_run(); /* the wake-up: the body resumes and returns */
+    if (!fut_done(t))
+      die("the task did not finish");
+    fut_unref(t);
+    fut_unref(f);
+  }
+}
+
+/* ---- allocations --------------------------------------------------------- */
+
+static long n_allocs;
+
+static void *count_malloc(void *ud, size_t size)
+{
+  (void)ud;
+  n_allocs++;
+  return malloc(size);
+}
+
+static void *count_realloc(void *ud, void *p, size_t size)
+{
+  (void)ud;
+  n_allocs++;
+  return realloc(p, size);
+}
+
+static void count_free(void *ud, void *p)
+{
+  (void)ud;
+  free(p);
+}
+
+static double allocs_per_cycle(void (*cycles)(size_t), size_t n)
+{
+  const fut_allocator_t counting = {count_malloc, count_realloc, count_free,
+                                    NULL};
+  must(fut_set_allocator(&counting));
+  n_allocs = 0;
+  cycles(n);
+  must(fut_set_allocator(NULL));
+  return (double)n_allocs / (double)n;
+}
+
+/* ---- timing -------------------------------------------------------------- */
+
+static double now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Medians in ns per cycle, the runs of both interleaved so that a drift of
+   the machine hits both alike. */
+static void measure(size_t n, double *w1, double *task)
+{
+  double tw[RUNS], tt[RUNS];
+  w1_cycles(n / 10 + 1);
+  task_cycles(n / 10 + 1);
+  for (int r = 0; r < RUNS; r++) {
+    double t0 = now_ns();
+    w1_cycles(n);
+    double t1 = now_ns();
+    task_cycles(n);
+    double t2 = now_ns();
+    tw[r] = (t1 - t0) / (double)n;
+    tt[r] = (t2 - t1) / (double)n;
+  }
+  qsort(tw, RUNS, sizeof tw[0], cmp_double);
+  qsort(tt, RUNS, sizeof tt[0], cmp_double);
+  *w1 = tw[RUNS / 2];
+  *task = tt[RUNS / 2];
+}
+
+/* asyncio's Task for the same cycle: ns per cycle (median of RUNS), or a
+   negative number when python3 cannot run it. */
+static double asyncio_cycle(size_t n)
+{
+  char cmd[2048];
+  int len = snprintf(
+      cmd, sizeof cmd,
+      "python3 -c '\n"
+      "import asyncio, time\n"
+      "async def body(f):\n"
+      "    return await f\n"
+      "async def cycles(n):\n"
+      "    loop = asyncio.get_running_loop()\n"
+      "    for i in range(n):\n"
+      "        f = loop.create_future()\n"
+      "        t = loop.create_task(body(f))\n"
+      "        await asyncio.sleep(0)\n"
+      "        f.set_result(i)\n"
+      "        await t\n"
+      "async def main(n):\n"
+      "    await cycles(n // 10 + 1)\n"
+      "    runs = []\n"
+      "    for r in range(%d):\n"
+      "        t0 = time.perf_counter_ns()\n"
+      "        await cycles(n)\n"
+      "        runs.append((time.perf_counter_ns() - t0) / n)\n"
+      "    print(sorted(runs)[len(runs) // 2])\n"
+      "asyncio.run(main(%zu))' 2>/dev/null",
+      RUNS, n);
+  if (len < 0 || (size_t)len >= sizeof cmd)
+    return -1;
+  FILE *p = popen(cmd, "r");
+  if (!p)
+    return -1;
+  double ns = -1;
+  if (fscanf(p, "%lf", &ns) != 1)
+    ns = -1;
+  return pclose(p) == 0 ? ns : -1;
+}
+
+int main(int argc, char **argv)
+{
+  bool smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
+  q.loop.call_soon = q_call_soon;
+  size_t n = smoke ? 1000 : 1000000;
+  double w1, task;
+  measure(n, &w1, &task);
+  double a_w1 = allocs_per_cycle(w1_cycles, 10000);
+  double a_task = allocs_per_cycle(task_cycles, 10000);
+  double peer = asyncio_cycle(smoke ? 100 : 100000);
+
+  printf("libfuture %s task benchmark: medians of %d interleaved runs on a "
+         "FIFO ring host%s\n\n",
+         fut_version_string(), RUNS, smoke ? " (smoke run: untimed)" : "");
+  printf("%-24s %10s %-10s %s\n", "cycle", "value", "unit", "ratio");
+  printf("%-24s %10.1f %-10s\n", "W1 (future + callback)", w1, "ns/cycle");
+  bool ok_time = task <= 3 * w1;
+  printf("%-24s %10.1f %-10s %6.2fx W1  (target <= 3x)%s\n", "task", task,
+         "ns/cycle", task / w1, ok_time ? "" : "  MISSED");
+  printf("%-24s %10.1f %-10s\n", "W1 allocations", a_w1, "allocs");
+  bool ok_allocs = a_task <= 2;
+  printf("%-24s %10.1f %-10s            (target <= 2)%s\n",
+         "task allocations", a_task, "allocs", ok_allocs ? "" : "  MISSED");
+  bool ok_peer = true;
+  if (peer > 0) {
+    ok_peer = peer >= 50 * task;
+    printf("%-24s %10.1f %-10s %6.1fx task  (target >= 50x)%s\n",
+           "asyncio Task (CPython)", peer, "ns/cycle", peer / task,
+           ok_peer ? "" : "  MISSED");
+  } else {
+    printf("%-24s %10s (python3 could not run it)\n", "asyncio Task", "-");
+  }
+  if (smoke)
+    return a_task <= 2 ? 0 : 1; /* timings mean nothing here */
+  return ok_time && ok_allocs && ok_peer ? 0 : 1;
+}

@@ -189,8 +189,8 @@ fut_t *fut__task_start(fut__task_t *t, unsigned flags)
 int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
 {
   fut_t *task = as_fut(t);
-  if (t->phase != FUT__TASK_RUNNING || t->outcome != FUT__OUT_NONE)
-    return -1; /* misuse: the body already ended the task */
+  if (t->outcome != FUT__OUT_NONE)
+    return -1; /* the body already ended the task */
   if (!yield && !f) {
     fail(t, &FUT_EXC_ERROR, FUT_EINVAL, "awaited NULL");
     return -1;
@@ -264,8 +264,7 @@ int fut__task_resumed(fut__task_t *t, bool settled)
 static int task_cancel(fut_t *f, fut_exc_t *exc)
 {
   fut__task_t *t = (fut__task_t *)f;
-  if (t->cancelling < INT_MAX)
-    t->cancelling++;
+  t->cancelling += t->cancelling < INT_MAX;
   /* A done awaited future (its wake-up is queued) says 0: then the
      resuming await delivers. */
   if (t->phase == FUT__TASK_WAITING && fut__cancel_exc(t->awaited, exc) == 1)
@@ -445,7 +444,7 @@ fut_t *fut_spawn(fut_loop_t *loop, fut_coro_fn body, void *state,
 static fut__task_t *running_coro(const fut_t *task)
 {
   fut__task_t *t = fut__task_of(task);
-  return t && t->run == run_coro && t->phase == FUT__TASK_RUNNING ? t : NULL;
+  return t && t->phase == FUT__TASK_RUNNING ? t : NULL;
 }
 
 int fut_coro_point(const fut_t *task)

@@ -65,7 +65,7 @@ FUT_INTERNAL fut__task_t *fut__task_new(fut_loop_t *loop,
 FUT_INTERNAL fut_t *fut__task_start(fut__task_t *t, unsigned flags);
 /* The task f, if it is one of any kind. */
 FUT_INTERNAL fut__task_t *fut__task_of(const fut_t *f);
-/* From inside a step: await f (yield: NULL and true). 1: suspended, the
+/* From inside the task's running step: await f (yield: NULL and true). 1: suspended, the
    step must return and the task is resumed later; 0: go on at once (f is
    done, or a cancel is delivered); -1: the task ends, the step must
    return (outcome recorded: an invalid await, a refusal, no memory). */

@@ -498,6 +498,31 @@ static void test_context_hook_completes_awaited(void **state)
   fut_unref(s.f[0]);
 }
 
+/* The macros' calls outside a task's running step do nothing: a body
+   called by hand skips to FUT_END. */
+static void test_macro_calls_outside_a_step(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_RETURN, 1), END});
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  fut_t *plain = tl_future(tl);
+  script_body(t, &s); /* not a step: nothing runs */
+  assert_int_equal(s.finished_ops, 0);
+  assert_int_equal(tv_freed(1), 0);
+  assert_int_equal(fut_coro_point(plain), -1);
+  assert_int_equal(fut_coro_point(t), -1);
+  assert_int_equal(fut_coro_await(t, plain, 1), 1);
+  assert_int_equal(fut_coro_yield(NULL, 2), 1);
+  int rc = 7;
+  assert_int_equal(fut_coro_resumed(plain, &rc), 1);
+  assert_int_equal(rc, 7);
+  tl_run(tl);
+  assert_task_result(t, tv(1));
+  fut_unref(t);
+  fut_unref(plain);
+}
+
 /* ---- the current task ---- */
 
 typedef struct nested {
@@ -558,6 +583,7 @@ static void test_names(void **state)
   assert_int_equal(sscanf(fut_task_name(a), "Task-%lu", &na), 1);
   assert_int_equal(sscanf(fut_task_name(b), "Task-%lu", &nb), 1);
   assert_int_equal(nb, na + 1);
+  assert_ptr_equal(fut_task_name(a), fut_task_name(a)); /* made once */
   char name[16] = "worker";
   assert_int_equal(fut_task_set_name(a, name), FUT_OK);
   name[0] = 'W'; /* copied */
@@ -757,6 +783,7 @@ int main(void)
     T(test_body_drops_last_outside_reference),
     T(test_body_completes_what_it_awaits),
     T(test_context_hook_completes_awaited),
+    T(test_macro_calls_outside_a_step),
     T(test_current_task_per_loop_and_restored),
     T(test_names),
     T(test_describe),

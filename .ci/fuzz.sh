@@ -13,12 +13,22 @@ trap 'rm -rf "$work"' EXIT
 rm -rf build-fuzz-ci build-fuzz-ci-replay
 CC=clang meson setup build-fuzz-ci -Dfuzzing=enabled -Dwerror=true \
   -Dtests=disabled -Dexamples=disabled -Db_lundef=false
-ninja -C build-fuzz-ci fuzz/fuzz_future
-mkdir "$work/corpus"
+ninja -C build-fuzz-ci fuzz/fuzz_future fuzz/fuzz_task
+mkdir "$work/corpus" "$work/corpus-task"
 cp fuzz/corpus/* "$work/corpus/"
+cp fuzz/corpus-task/* "$work/corpus-task/"
 # Crashes land in $work; print them before failing.
 if ! build-fuzz-ci/fuzz/fuzz_future -max_total_time="$seconds" \
     -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus"; then
+  for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+    [ -e "$f" ] && echo "reproducer: $f ($(base64 -w0 "$f"))"
+  done
+  exit 1
+fi
+
+# The task target: half the time.
+if ! build-fuzz-ci/fuzz/fuzz_task -max_total_time="$(( (seconds + 1) / 2 ))" \
+    -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus-task"; then
   for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
     [ -e "$f" ] && echo "reproducer: $f ($(base64 -w0 "$f"))"
   done

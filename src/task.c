@@ -103,8 +103,18 @@ static void fail(fut__task_t *t, const fut_exc_type_t *type, int code,
 
 /* ---- steps --------------------------------------------------------------- */
 
+static int wait_on(fut__task_t *t);
+
 static void step(fut__task_t *t)
 {
+  if (t->phase == FUT__TASK_YIELDED && t->awaited && !t->cancel_req &&
+      t->awaited->state == FUT_PENDING) {
+    /* A cancel that made it stop waiting (cancel_cycle) was withdrawn
+       before this step: it waits again. */
+    if (wait_on(t) != FUT_OK)
+      finish(t);
+    return;
+  }
   if (t->phase == FUT__TASK_NEW && t->cancel_req) {
     /* Cancelled before its first step: the body never starts. */
     t->out.exc = t->cancel_req;
@@ -221,11 +231,7 @@ int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
   } else {
     if (f->state != FUT_PENDING)
       return 0;
-    /* WAITING before registering: host hooks the registration calls may
-       cancel the task, which must then cancel f. */
-    t->phase = FUT__TASK_WAITING;
-    rc = fut_add_done_callback_full(f, on_wakeup, t, t->context,
-                                    on_wakeup_lost);
+    return wait_on(t) == FUT_OK ? 1 : -1;
   }
   if (rc != FUT_OK) {
     t->phase = FUT__TASK_RUNNING;
@@ -233,6 +239,22 @@ int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
     return -1;
   }
   return 1;
+}
+
+/* Register the wake-up on the pending awaited future. On failure the
+   outcome is recorded, to be applied by the caller. */
+static int wait_on(fut__task_t *t)
+{
+  /* WAITING before registering: host hooks the registration calls may
+     cancel the task, which must then cancel the awaited future. */
+  t->phase = FUT__TASK_WAITING;
+  int rc = fut_add_done_callback_full(t->awaited, on_wakeup, t, t->context,
+                                      on_wakeup_lost);
+  if (rc != FUT_OK) {
+    t->phase = FUT__TASK_RUNNING;
+    fail(t, &FUT_EXC_ERROR, rc, "the task could not suspend");
+  }
+  return rc;
 }
 
 int fut__task_resumed(fut__task_t *t, bool settled)
@@ -261,17 +283,54 @@ int fut__task_resumed(fut__task_t *t, bool settled)
 
 /* ---- cancelling ---------------------------------------------------------- */
 
-static int task_cancel(fut_t *f, fut_exc_t *exc)
+static void request_cancel(fut__task_t *t, fut_exc_t *exc)
 {
-  fut__task_t *t = (fut__task_t *)f;
-  t->cancelling += t->cancelling < INT_MAX;
-  /* A done awaited future (its wake-up is queued) says 0: then the
-     resuming await delivers. */
-  if (t->phase == FUT__TASK_WAITING && fut__cancel_exc(t->awaited, exc) == 1)
-    return 1;
   fut_exc_t *old = t->cancel_req;
   t->cancel_req = fut_exc_ref(exc);
   fut_exc_unref(old);
+}
+
+/* A cancel came back to a task while it passed that cancel on to the
+   future it awaits: tasks awaiting each other in a cycle. That future can
+   only finish after this task, so the task stops waiting for it, and its
+   await delivers the request on the next iteration. */
+static void cancel_cycle(fut__task_t *t, fut_exc_t *exc)
+{
+  fut_t *f = as_fut(t);
+  request_cancel(t, exc);
+  /* Already done (its wake-up is queued): that wake-up delivers. */
+  if (fut_remove_done_callback(t->awaited, on_wakeup, t) != 1)
+    return;
+  t->phase = FUT__TASK_YIELDED;
+  int rc = f->loop->call_soon(f->loop, on_queued_step, t, t->context);
+  if (rc != 0) {
+    /* Nothing can resume it: it ends now. The cycle holds it and its
+       awaited future, which it releases, alive meanwhile. */
+    t->phase = FUT__TASK_RUNNING;
+    fail(t, &FUT_EXC_ERROR, fut__refusal(rc),
+         "the loop refused to resume the task");
+    finish(t);
+  }
+}
+
+static int task_cancel(fut_t *f, fut_exc_t *exc)
+{
+  fut__task_t *t = (fut__task_t *)f;
+  if (t->passing_cancel) {
+    cancel_cycle(t, exc);
+    return 1;
+  }
+  t->cancelling += t->cancelling < INT_MAX;
+  if (t->phase == FUT__TASK_WAITING) {
+    /* A done awaited future (its wake-up is queued) says 0: then the
+       resuming await delivers. */
+    t->passing_cancel = true;
+    int rc = fut__cancel_exc(t->awaited, exc);
+    t->passing_cancel = false;
+    if (rc == 1)
+      return 1;
+  }
+  request_cancel(t, exc);
   return 1;
 }
 

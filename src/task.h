@@ -50,6 +50,7 @@ struct fut__task {
   int cancelling;
   uint8_t phase;          /* FUT__TASK_* */
   uint8_t outcome;        /* FUT__OUT_* */
+  bool passing_cancel;    /* its cancel hook is cancelling `awaited` */
   char default_name[26];  /* "Task-N", written when first asked for */
 };
 

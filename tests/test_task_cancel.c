@@ -306,6 +306,85 @@ static void test_cancel_travels_down_tasks(void **state)
   assert_int_equal(in.freed, 1);
 }
 
+/* Two tasks awaiting each other (a deadlock): a cancel goes around the
+   cycle once, and the task it started from stops waiting, so both end. */
+static void test_cancel_breaks_a_cycle(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t a, b;
+  script_set(&a, (const int[][2]){A(OP_YIELD, 0), A(OP_AWAIT, 0), END});
+  script_set(&b, (const int[][2]){A(OP_AWAIT, 0), END});
+  fut_t *ta = script_spawn(&tl->base, &a, 0);
+  fut_t *tb = script_spawn(&tl->base, &b, 0);
+  a.f[0] = tb;
+  b.f[0] = ta;
+  tl_run(tl);
+  assert_ptr_equal(fut_task_awaited(ta), tb);
+  assert_ptr_equal(fut_task_awaited(tb), ta);
+  assert_int_equal(fut_cancel(ta, "cycle"), 1);
+  assert_int_equal(fut_task_cancelling(ta), 1); /* counted once */
+  assert_int_equal(fut_task_cancelling(tb), 1);
+  tl_run(tl);
+  assert_task_cancelled(ta, "cycle");
+  assert_task_cancelled(tb, "cycle");
+  fut_unref(ta);
+  fut_unref(tb);
+  assert_int_equal(a.freed + b.freed, 2);
+}
+
+/* The cancel withdrawn before the step that would deliver it: the task
+   waits again for the future it stopped waiting for. */
+static void test_cycle_cancel_withdrawn(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t a, b;
+  script_set(&a, (const int[][2]){A(OP_YIELD, 0), A(OP_SETTLED, 0),
+                                  A(OP_RETURN, 1), END});
+  script_set(&b, (const int[][2]){A(OP_SETTLED, 0), A(OP_RETURN, 2), END});
+  fut_t *ta = script_spawn(&tl->base, &a, 0);
+  fut_t *tb = script_spawn(&tl->base, &b, 0);
+  a.f[0] = tb;
+  b.f[0] = ta;
+  tl_run(tl);
+  assert_int_equal(fut_cancel(ta, "cycle"), 1);
+  assert_int_equal(fut_task_uncancel(ta), 0);
+  tl_run(tl);
+  assert_ptr_equal(fut_task_awaited(ta), tb); /* waits on tb again */
+  assert_false(fut_done(ta));
+  assert_false(fut_done(tb));
+  assert_int_equal(a.rc[1], 1); /* nothing reported yet */
+  /* a cancel from the other side of the cycle ends it the other way */
+  assert_int_equal(fut_cancel(tb, "end"), 1);
+  tl_run(tl);
+  assert_int_equal(b.rc[0], FUT_ECANCELLED);
+  assert_task_result(tb, tv(2));
+  assert_int_equal(a.rc[1], FUT_OK);
+  assert_task_result(ta, tv(1));
+  fut_unref(ta);
+  fut_unref(tb);
+}
+
+/* The same, with a loop that refuses the step: the task ends at once. */
+static void test_cancel_cycle_refused(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t a, b;
+  script_set(&a, (const int[][2]){A(OP_YIELD, 0), A(OP_AWAIT, 0), END});
+  script_set(&b, (const int[][2]){A(OP_AWAIT, 0), END});
+  fut_t *ta = script_spawn(&tl->base, &a, 0);
+  fut_t *tb = script_spawn(&tl->base, &b, 0);
+  a.f[0] = tb;
+  b.f[0] = ta;
+  tl_run(tl);
+  tl->refuse_only = tl->calls + 1;
+  assert_int_equal(fut_cancel(ta, "cycle"), 1);
+  assert_task_raised(ta, &FUT_EXC_ERROR, FUT_ELOOP);
+  tl_run(tl);
+  assert_int_equal(fut_state(tb), FUT_FINISHED); /* adopted a's exception */
+  fut_unref(ta);
+  fut_unref(tb);
+}
+
 /* A cancel arriving from a host hook while the task registers its
    wake-up still cancels the future it awaits. */
 static fut_t *cancel_in_hook;
@@ -365,6 +444,9 @@ int main(void)
     T(test_cancel_twice_while_waiting),
     T(test_inner_task_swallows_cancel),
     T(test_cancel_travels_down_tasks),
+    T(test_cancel_breaks_a_cycle),
+    T(test_cycle_cancel_withdrawn),
+    T(test_cancel_cycle_refused),
     T(test_cancel_during_registration),
     T(test_cancel_out_of_memory_changes_nothing),
   };

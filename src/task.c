@@ -104,6 +104,7 @@ static void fail(fut__task_t *t, const fut_exc_type_t *type, int code,
 /* ---- steps --------------------------------------------------------------- */
 
 static int wait_on(fut__task_t *t);
+static int suspended(fut__task_t *t, int rc);
 
 static void step(fut__task_t *t)
 {
@@ -159,8 +160,6 @@ fut__task_t *fut__task_new(fut_loop_t *loop, fut__task_run_fn run,
 {
   if (flags & ~(unsigned)FUT_SPAWN_EAGER)
     return NULL;
-  /* Before the new block is written: a locked add waits for the pending
-     stores to drain. */
   uint64_t number = atomic_fetch_add_explicit(&tasks_made, 1,
                                               memory_order_relaxed) + 1;
   fut_t *f = fut__create_ext(loop, &task_class, sizeof(fut__task_t));
@@ -223,22 +222,26 @@ int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
       fut__cancel_exc(f, t->cancel_req);
     return 0;
   }
-  int rc;
   if (yield) {
     t->phase = FUT__TASK_YIELDED;
-    rc = task->loop->call_soon(task->loop, on_queued_step, t, t->context);
-    rc = rc != 0 ? fut__refusal(rc) : FUT_OK;
-  } else {
-    if (f->state != FUT_PENDING)
-      return 0;
-    return wait_on(t) == FUT_OK ? 1 : -1;
+    int rc = task->loop->call_soon(task->loop, on_queued_step, t, t->context);
+    return suspended(t, rc != 0 ? fut__refusal(rc) : FUT_OK) == FUT_OK ? 1
+                                                                      : -1;
   }
+  if (f->state != FUT_PENDING)
+    return 0;
+  return wait_on(t) == FUT_OK ? 1 : -1;
+}
+
+/* What a suspension that could not be arranged (rc) leaves: the task ends
+   with an exception that says why. */
+static int suspended(fut__task_t *t, int rc)
+{
   if (rc != FUT_OK) {
     t->phase = FUT__TASK_RUNNING;
     fail(t, &FUT_EXC_ERROR, rc, "the task could not suspend");
-    return -1;
   }
-  return 1;
+  return rc;
 }
 
 /* Register the wake-up on the pending awaited future. On failure the
@@ -248,13 +251,8 @@ static int wait_on(fut__task_t *t)
   /* WAITING before registering: host hooks the registration calls may
      cancel the task, which must then cancel the awaited future. */
   t->phase = FUT__TASK_WAITING;
-  int rc = fut_add_done_callback_full(t->awaited, on_wakeup, t, t->context,
-                                      on_wakeup_lost);
-  if (rc != FUT_OK) {
-    t->phase = FUT__TASK_RUNNING;
-    fail(t, &FUT_EXC_ERROR, rc, "the task could not suspend");
-  }
-  return rc;
+  return suspended(t, fut_add_done_callback_full(t->awaited, on_wakeup, t,
+                                                 t->context, on_wakeup_lost));
 }
 
 int fut__task_resumed(fut__task_t *t, bool settled)

@@ -1,8 +1,8 @@
 #!/bin/bash
 # CI: the differential fuzzer (fuzz/README.md). Builds the libFuzzer target
-# with clang and fuzzes for 60 s, starting from a copy of the committed
-# corpus (which stays untouched); then replays the committed corpus through
-# the gcc build under ASan+UBSan. Any crash or model divergence fails.
+# with clang and fuzzes for 60 s (the task target 30 s), each starting from
+# a copy of its committed corpus (which stays untouched); then replays both
+# corpora through the gcc build under ASan+UBSan. Any crash or model divergence fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,26 +14,22 @@ rm -rf build-fuzz-ci build-fuzz-ci-replay
 CC=clang meson setup build-fuzz-ci -Dfuzzing=enabled -Dwerror=true \
   -Dtests=disabled -Dexamples=disabled -Db_lundef=false
 ninja -C build-fuzz-ci fuzz/fuzz_future fuzz/fuzz_task
-mkdir "$work/corpus" "$work/corpus-task"
-cp fuzz/corpus/* "$work/corpus/"
-cp fuzz/corpus-task/* "$work/corpus-task/"
+# fuzz TARGET CORPUS SECONDS: fuzz from a copy of the committed corpus.
 # Crashes land in $work; print them before failing.
-if ! build-fuzz-ci/fuzz/fuzz_future -max_total_time="$seconds" \
-    -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus"; then
-  for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
-    [ -e "$f" ] && echo "reproducer: $f ($(base64 -w0 "$f"))"
-  done
-  exit 1
-fi
-
-# The task target: half the time.
-if ! build-fuzz-ci/fuzz/fuzz_task -max_total_time="$(( (seconds + 1) / 2 ))" \
-    -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus-task"; then
-  for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
-    [ -e "$f" ] && echo "reproducer: $f ($(base64 -w0 "$f"))"
-  done
-  exit 1
-fi
+fuzz() {
+  mkdir "$work/$2"
+  cp "fuzz/$2"/* "$work/$2/"
+  if ! "build-fuzz-ci/fuzz/$1" -max_total_time="$3" \
+      -print_final_stats=1 -artifact_prefix="$work/" "$work/$2"; then
+    for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+      [ -e "$f" ] && echo "reproducer: $f ($(base64 -w0 "$f"))"
+    done
+    exit 1
+  fi
+}
+fuzz fuzz_future corpus "$seconds"
+# The task target (fuzz_task.c): half the time.
+fuzz fuzz_task corpus-task "$(( (seconds + 1) / 2 ))"
 
 CC=gcc meson setup build-fuzz-ci-replay -Dfuzzing=enabled -Dwerror=true \
   -Dtests=disabled -Dexamples=disabled -Db_sanitize=address,undefined \

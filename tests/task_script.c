@@ -62,6 +62,14 @@ fut_t *script_spawn(fut_loop_t *loop, script_t *s, unsigned flags)
   return t;
 }
 
+fut_t *script_run(test_loop_t *tl, script_t *s, const int (*ops)[2])
+{
+  script_set(s, ops);
+  fut_t *t = script_spawn(&tl->base, s, 0);
+  tl_run(tl);
+  return t;
+}
+
 void assert_task_result(fut_t *task, void *value)
 {
   void *v = NULL;

@@ -41,6 +41,9 @@ void script_free(void *state);
 /* fut_spawn(loop, script_body, s, script_free, flags), asserting non-NULL. */
 fut_t *script_spawn(fut_loop_t *loop, script_t *s, unsigned flags);
 
+/* script_set, script_spawn (deferred), then tl_run: the task. */
+fut_t *script_run(test_loop_t *tl, script_t *s, const int (*ops)[2]);
+
 /* The task is done with exactly this outcome. */
 void assert_task_result(fut_t *task, void *value);
 void assert_task_cancelled(fut_t *task, const char *msg);

@@ -244,15 +244,11 @@ static void test_raise(void **state)
 {
   test_loop_t *tl = *state;
   script_t s;
-  script_set(&s, (const int[][2]){A(OP_RAISE, 8), END});
-  fut_t *t = script_spawn(&tl->base, &s, 0);
-  tl_run(tl);
+  fut_t *t = script_run(tl, &s, (const int[][2]){A(OP_RAISE, 8), END});
   assert_task_raised(t, &TEST_IO_ERROR, 8);
   fut_unref(t);
   /* a CancelledError escaping the body cancels the task */
-  script_set(&s, (const int[][2]){A(OP_RAISE_CANCEL, 0), END});
-  t = script_spawn(&tl->base, &s, 0);
-  tl_run(tl);
+  t = script_run(tl, &s, (const int[][2]){A(OP_RAISE_CANCEL, 0), END});
   assert_task_cancelled(t, "raised");
   fut_unref(t);
 }
@@ -398,9 +394,7 @@ static void test_await_null(void **state)
 {
   test_loop_t *tl = *state;
   script_t s;
-  script_set(&s, (const int[][2]){A(OP_AWAIT, 0), END});
-  fut_t *t = script_spawn(&tl->base, &s, 0);
-  tl_run(tl);
+  fut_t *t = script_run(tl, &s, (const int[][2]){A(OP_AWAIT, 0), END});
   assert_task_raised(t, &FUT_EXC_ERROR, FUT_EINVAL);
   fut_unref(t);
 }

@@ -147,17 +147,13 @@ static void test_return_while_cancel_undelivered(void **state)
 {
   test_loop_t *tl = *state;
   script_t s;
-  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), A(OP_RETURN, 1), END});
-  fut_t *t = script_spawn(&tl->base, &s, 0);
-  tl_run(tl);
+  fut_t *t = script_run(tl, &s, (const int[][2]){A(OP_CANCEL, 0), A(OP_RETURN, 1), END});
   assert_task_cancelled(t, "self");
   assert_int_equal(tv_freed(1), 1); /* the value had no taker */
   fut_unref(t);
   assert_int_equal(tv_freed(1), 1);
   /* reaching FUT_END is a return too */
-  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), END});
-  t = script_spawn(&tl->base, &s, 0);
-  tl_run(tl);
+  t = script_run(tl, &s, (const int[][2]){A(OP_CANCEL, 0), END});
   assert_task_cancelled(t, "self");
   fut_unref(t);
 }
@@ -166,9 +162,7 @@ static void test_raise_while_cancel_undelivered(void **state)
 {
   test_loop_t *tl = *state;
   script_t s;
-  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), A(OP_RAISE, 4), END});
-  fut_t *t = script_spawn(&tl->base, &s, 0);
-  tl_run(tl);
+  fut_t *t = script_run(tl, &s, (const int[][2]){A(OP_CANCEL, 0), A(OP_RAISE, 4), END});
   assert_task_raised(t, &TEST_IO_ERROR, 4);
   fut_unref(t);
 }
@@ -200,10 +194,8 @@ static void test_uncancel_withdraws(void **state)
   fut_unref(t);
 
   /* from inside the body, before the next await */
-  script_set(&s, (const int[][2]){A(OP_CANCEL, 0), A(OP_UNCANCEL, 0),
+  t = script_run(tl, &s, (const int[][2]){A(OP_CANCEL, 0), A(OP_UNCANCEL, 0),
                                   A(OP_YIELD, 0), A(OP_RETURN, 2), END});
-  t = script_spawn(&tl->base, &s, 0);
-  tl_run(tl);
   assert_task_result(t, tv(2));
   fut_unref(t);
 }
@@ -306,19 +298,29 @@ static void test_cancel_travels_down_tasks(void **state)
   assert_int_equal(in.freed, 1);
 }
 
+/* Tasks a and b whose scripts' f[0] is the other, run until both wait. */
+static void make_cycle(test_loop_t *tl, script_t *a, const int (*ops_a)[2],
+                       fut_t **ta, script_t *b, const int (*ops_b)[2],
+                       fut_t **tb)
+{
+  script_set(a, ops_a);
+  script_set(b, ops_b);
+  *ta = script_spawn(&tl->base, a, 0);
+  *tb = script_spawn(&tl->base, b, 0);
+  a->f[0] = *tb;
+  b->f[0] = *ta;
+  tl_run(tl);
+}
+
 /* Two tasks awaiting each other (a deadlock): a cancel goes around the
    cycle once, and the task it started from stops waiting, so both end. */
 static void test_cancel_breaks_a_cycle(void **state)
 {
   test_loop_t *tl = *state;
   script_t a, b;
-  script_set(&a, (const int[][2]){A(OP_YIELD, 0), A(OP_AWAIT, 0), END});
-  script_set(&b, (const int[][2]){A(OP_AWAIT, 0), END});
-  fut_t *ta = script_spawn(&tl->base, &a, 0);
-  fut_t *tb = script_spawn(&tl->base, &b, 0);
-  a.f[0] = tb;
-  b.f[0] = ta;
-  tl_run(tl);
+  fut_t *ta, *tb;
+  make_cycle(tl, &a, (const int[][2]){A(OP_YIELD, 0), A(OP_AWAIT, 0), END}, &ta,
+             &b, (const int[][2]){A(OP_AWAIT, 0), END}, &tb);
   assert_ptr_equal(fut_task_awaited(ta), tb);
   assert_ptr_equal(fut_task_awaited(tb), ta);
   assert_int_equal(fut_cancel(ta, "cycle"), 1);
@@ -338,14 +340,10 @@ static void test_cycle_cancel_withdrawn(void **state)
 {
   test_loop_t *tl = *state;
   script_t a, b;
-  script_set(&a, (const int[][2]){A(OP_YIELD, 0), A(OP_SETTLED, 0),
-                                  A(OP_RETURN, 1), END});
-  script_set(&b, (const int[][2]){A(OP_SETTLED, 0), A(OP_RETURN, 2), END});
-  fut_t *ta = script_spawn(&tl->base, &a, 0);
-  fut_t *tb = script_spawn(&tl->base, &b, 0);
-  a.f[0] = tb;
-  b.f[0] = ta;
-  tl_run(tl);
+  fut_t *ta, *tb;
+  make_cycle(tl, &a, (const int[][2]){A(OP_YIELD, 0), A(OP_SETTLED, 0),
+                                  A(OP_RETURN, 1), END}, &ta,
+             &b, (const int[][2]){A(OP_SETTLED, 0), A(OP_RETURN, 2), END}, &tb);
   assert_int_equal(fut_cancel(ta, "cycle"), 1);
   assert_int_equal(fut_task_uncancel(ta), 0);
   tl_run(tl);
@@ -369,13 +367,9 @@ static void test_cancel_cycle_refused(void **state)
 {
   test_loop_t *tl = *state;
   script_t a, b;
-  script_set(&a, (const int[][2]){A(OP_YIELD, 0), A(OP_AWAIT, 0), END});
-  script_set(&b, (const int[][2]){A(OP_AWAIT, 0), END});
-  fut_t *ta = script_spawn(&tl->base, &a, 0);
-  fut_t *tb = script_spawn(&tl->base, &b, 0);
-  a.f[0] = tb;
-  b.f[0] = ta;
-  tl_run(tl);
+  fut_t *ta, *tb;
+  make_cycle(tl, &a, (const int[][2]){A(OP_YIELD, 0), A(OP_AWAIT, 0), END}, &ta,
+             &b, (const int[][2]){A(OP_AWAIT, 0), END}, &tb);
   tl->refuse_only = tl->calls + 1;
   assert_int_equal(fut_cancel(ta, "cycle"), 1);
   assert_task_raised(ta, &FUT_EXC_ERROR, FUT_ELOOP);

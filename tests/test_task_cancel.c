@@ -362,6 +362,56 @@ static void test_cycle_cancel_withdrawn(void **state)
   fut_unref(tb);
 }
 
+/* Waiting again needs memory (the other task's callback array is full):
+   without it, the task ends with a MemoryError. */
+static void test_cycle_wait_again_out_of_memory(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t a, b;
+  fut_t *ta, *tb;
+  make_cycle(tl, &a, (const int[][2]){A(OP_YIELD, 0), A(OP_SETTLED, 0), END},
+             &ta, &b, (const int[][2]){A(OP_SETTLED, 0), A(OP_RETURN, 2), END},
+             &tb);
+  for (int i = 1; i <= 4; i++)
+    assert_int_equal(fut_add_done_callback(tb, rec_cb, tv(i), NULL), FUT_OK);
+  fut_cancel(ta, "cycle");
+  fut_task_uncancel(ta);
+  ta_fail_at(1);
+  tl_run(tl);
+  assert_task_raised(ta, &FUT_EXC_MEMORY_ERROR, FUT_ENOMEM);
+  assert_int_equal(b.rc[0], FUT_EEXCEPTION);
+  assert_task_result(tb, tv(2));
+  assert_int_equal(rec_len, 4);
+  fut_unref(ta);
+  fut_unref(tb);
+}
+
+/* A cycle through a follower: the cancel reaches the first task again
+   after the future it awaits is already cancelled, and its queued
+   wake-up delivers. */
+static void test_cycle_through_a_follower(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t a, b;
+  script_set(&a, (const int[][2]){A(OP_AWAIT, 0), END});
+  script_set(&b, (const int[][2]){A(OP_AWAIT, 0), END});
+  fut_t *ta = script_spawn(&tl->base, &a, 0);
+  fut_t *tb = script_spawn(&tl->base, &b, 0);
+  fut_t *p = tl_future(tl);
+  assert_int_equal(fut_follow(p, tb), FUT_OK);
+  a.f[0] = p;
+  b.f[0] = ta;
+  tl_run(tl);
+  assert_int_equal(fut_cancel(ta, "around"), 1);
+  assert_true(fut_cancelled(p));
+  tl_run(tl);
+  assert_task_cancelled(ta, "around");
+  assert_task_cancelled(tb, "around");
+  fut_unref(p);
+  fut_unref(ta);
+  fut_unref(tb);
+}
+
 /* The same, with a loop that refuses the step: the task ends at once. */
 static void test_cancel_cycle_refused(void **state)
 {
@@ -441,6 +491,8 @@ int main(void)
     T(test_cancel_breaks_a_cycle),
     T(test_cycle_cancel_withdrawn),
     T(test_cancel_cycle_refused),
+    T(test_cycle_wait_again_out_of_memory),
+    T(test_cycle_through_a_follower),
     T(test_cancel_during_registration),
     T(test_cancel_out_of_memory_changes_nothing),
   };

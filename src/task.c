@@ -86,8 +86,10 @@ static void finish(fut__task_t *t)
     fut__cancel_default(f, req);
     break;
   }
-  fut_exc_unref(req);
-  fut_unref(awaited);
+  if (req)
+    fut_exc_unref(req);
+  if (awaited)
+    fut__unref(awaited);
   fut__unref(f);
 }
 

@@ -405,8 +405,9 @@ FUT_API int fut_task_return(fut_t *task, void *value, fut_free_fn free_value);
    CancelledError cancels the task). FUT_EINVAL also for a NULL exc. */
 FUT_API int fut_task_raise(fut_t *task, fut_exc_t *exc);
 /* The future the task last awaited, borrowed (valid until its next await
-   or its end), or NULL: none yet, the task is done, or not a task. Read
-   the outcome after FUT_AWAIT_SETTLED through it. */
+   or its end), or NULL: none yet, after a yield (an await of nothing), the
+   task is done, or not a task. Read the outcome after FUT_AWAIT_SETTLED
+   through it. */
 FUT_API fut_t *fut_task_awaited(const fut_t *task);
 /* The number of cancel requests not withdrawn by fut_task_uncancel, or
    FUT_EINVAL if task is not a task. */

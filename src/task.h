@@ -2,9 +2,14 @@
    protocol, awaiting, the current task, names. Nothing here is API.
 
    A kind of body is a `run` function that advances the body by one step:
-   a stackless body is called again (coro.c); a fiber would be resumed.
-   Inside a step, the body awaits through fut__task_await() and, once
-   resumed, learns the outcome through fut__task_resumed(). */
+   a stackless body is called again (task.c's run_coro). A fiber kind would
+   resume its fiber there (done when its function returned), and its
+   fut_await(f) would be, from inside the fiber:
+     r = fut__task_await(t, f, false);      (yield: NULL, true)
+     if (r < 0) return the code of the exception it recorded;
+     if (r == 1) suspend the fiber;         (back in run: the step ends)
+     return fut__task_resumed(t, true);     (FUT_OK, _EEXCEPTION, _ECANCELLED)
+   plus a release of the fiber at the task's death (task_finalize). */
 #ifndef FUT_TASK_H
 #define FUT_TASK_H
 

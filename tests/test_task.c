@@ -525,7 +525,15 @@ typedef struct nested {
   fut_t *seen_inner_here, *seen_outer_here; /* inside the inner body */
   fut_t *seen_after;                        /* in the outer, after */
   fut_t *outer;
+  fut_t *same;        /* an eager task on the outer's own loop */
+  fut_t *seen_same;   /* fut_current_task inside it */
 } nested_t;
+
+static void same_loop_body(fut_t *task, void *state)
+{
+  nested_t *n = state;
+  n->seen_same = fut_current_task(fut_get_loop(task));
+}
 
 static void inner_body(fut_t *task, void *state)
 {
@@ -541,6 +549,8 @@ static void outer_body(fut_t *task, void *state)
   n->outer = task;
   n->inner = fut_spawn(&n->other->base, inner_body, n, NULL,
                        FUT_SPAWN_EAGER);
+  n->same = fut_spawn(fut_get_loop(task), same_loop_body, n, NULL,
+                      FUT_SPAWN_EAGER);
   n->seen_after = fut_current_task(fut_get_loop(task));
 }
 
@@ -556,10 +566,12 @@ static void test_current_task_per_loop_and_restored(void **state)
   tl_run(tl);
   assert_ptr_equal(n.seen_inner_here, n.inner);
   assert_ptr_equal(n.seen_outer_here, t);
-  assert_ptr_equal(n.seen_after, t);
+  assert_ptr_equal(n.seen_same, n.same);
+  assert_ptr_equal(n.seen_after, t); /* restored after each */
   assert_null(fut_current_task(&tl->base));
   assert_null(fut_current_task(&other.base));
   fut_unref(n.inner);
+  fut_unref(n.same);
   fut_unref(t);
   tl_fini(&other);
 }

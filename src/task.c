@@ -201,16 +201,16 @@ int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
 {
   fut_t *task = as_fut(t);
   if (t->outcome != FUT__OUT_NONE)
-    return -1; /* the body already ended the task */
+    return FUT_EINVALIDSTATE; /* the body already ended the task */
   if (!yield && !f) {
     fail(t, &FUT_EXC_ERROR, FUT_EINVAL, "awaited NULL");
-    return -1;
+    return FUT_EINVAL;
   }
   if (f == task || (f && f->loop != task->loop)) {
     fail(t, &FUT_EXC_INVALID_STATE_ERROR, FUT_EINVALIDSTATE,
          f == task ? "a task cannot await itself"
                    : "the awaited future belongs to another loop");
-    return -1;
+    return FUT_EINVALIDSTATE;
   }
   fut_t *old = t->awaited;
   if (f)
@@ -224,15 +224,17 @@ int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
       fut__cancel_exc(f, t->cancel_req);
     return 0;
   }
+  int rc;
   if (yield) {
     t->phase = FUT__TASK_YIELDED;
-    int rc = task->loop->call_soon(task->loop, on_queued_step, t, t->context);
-    return suspended(t, rc != 0 ? fut__refusal(rc) : FUT_OK) == FUT_OK ? 1
-                                                                      : -1;
+    rc = task->loop->call_soon(task->loop, on_queued_step, t, t->context);
+    rc = suspended(t, rc != 0 ? fut__refusal(rc) : FUT_OK);
+  } else {
+    if (f->state != FUT_PENDING)
+      return 0;
+    rc = wait_on(t);
   }
-  if (f->state != FUT_PENDING)
-    return 0;
-  return wait_on(t) == FUT_OK ? 1 : -1;
+  return rc == FUT_OK ? 1 : rc;
 }
 
 /* What a suspension that could not be arranged (rc) leaves: the task ends

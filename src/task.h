@@ -6,7 +6,7 @@
    resume its fiber there (done when its function returned), and its
    fut_await(f) would be, from inside the fiber:
      r = fut__task_await(t, f, false);      (yield: NULL, true)
-     if (r < 0) return the code of the exception it recorded;
+     if (r < 0) return r;
      if (r == 1) suspend the fiber;         (back in run: the step ends)
      return fut__task_resumed(t, true);     (FUT_OK, _EEXCEPTION, _ECANCELLED)
    plus a release of the fiber at the task's death (task_finalize). */
@@ -71,10 +71,13 @@ FUT_INTERNAL fut__task_t *fut__task_new(fut_loop_t *loop,
 FUT_INTERNAL fut_t *fut__task_start(fut__task_t *t, unsigned flags);
 /* The task f, if it is one of any kind. */
 FUT_INTERNAL fut__task_t *fut__task_of(const fut_t *f);
-/* From inside the task's running step: await f (yield: NULL and true). 1: suspended, the
-   step must return and the task is resumed later; 0: go on at once (f is
-   done, or a cancel is delivered); -1: the task ends, the step must
-   return (outcome recorded: an invalid await, a refusal, no memory). */
+/* From inside the task's running step: await f (yield: NULL and true).
+   1: suspended, the step must return and the task is resumed later; 0: go
+   on at once (f is done, or a cancel is delivered); a FUT_E* code: the
+   task ends, the step must return (FUT_EINVALIDSTATE: an outcome is
+   already recorded, or f is the task or of another loop; FUT_EINVAL: f is
+   NULL; FUT_ENOMEM, FUT_ELOOP: it could not suspend; the outcome says so,
+   unless one was recorded before). */
 FUT_INTERNAL int fut__task_await(fut__task_t *t, fut_t *f, bool yield);
 /* After fut__task_await, once resumed (or at once): FUT_OK,
    FUT_EEXCEPTION or FUT_ECANCELLED, as fut_await returns. Unless

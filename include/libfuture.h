@@ -91,7 +91,9 @@ typedef struct fut_exc fut_exc_t; /* opaque, immutable, reference counted */
 
 /* An "exception class". Define your own as static objects:
      const fut_exc_type_t MY_IO_ERROR = { "IOError", &FUT_EXC_ERROR };
-   Identity is the address; fut_exc_is() follows `base`. */
+   Identity is the address; fut_exc_is() follows `base`. Types must form a
+   tree: every chain of bases ends in NULL (a cycle is a bug of the program;
+   fut_exc_is() detects it and stops). */
 typedef struct fut_exc_type {
   const char *name;
   const struct fut_exc_type *base; /* NULL only for the root */
@@ -239,8 +241,11 @@ extern FUT_API const fut_exc_type_t FUT_EXC_MEMORY_ERROR;
 /* A new exception with one reference: `type` (NULL means FUT_EXC_ERROR), a
    code of yours, and a printf-formatted message (fmt NULL: no message).
    Never NULL: out of memory it returns a static MemoryError (its reference
-   counting is a no-op, so the caller may treat it like any other). Any
-   thread, given a thread-safe allocator. */
+   counting is a no-op, so the caller may treat it like any other), and so
+   it does when the message cannot be formatted: longer than INT_MAX bytes
+   (which printf cannot produce) or an argument the locale cannot encode.
+   The format itself is never stored as the message. Any thread, given a
+   thread-safe allocator. */
 FUT_API fut_exc_t *fut_exc_new(const fut_exc_type_t *type, int code,
                                const char *fmt, ...) FUT_PRINTF(3, 4);
 /* The same with a fixed message and a payload. Always takes `data`: it runs
@@ -252,7 +257,8 @@ FUT_API fut_exc_t *fut_exc_new_with_data(const fut_exc_type_t *type, int code,
 FUT_API fut_exc_t *fut_exc_ref(fut_exc_t *e); /* returns e; NULL-safe */
 FUT_API void fut_exc_unref(fut_exc_t *e);     /* NULL-safe; any thread */
 FUT_API const fut_exc_type_t *fut_exc_type(const fut_exc_t *e);
-/* True if e's type is `type` or derives from it (walks base). */
+/* True if e's type is `type` or derives from it (walks base; on a cyclic
+   chain it stops once round the cycle, having compared every type). */
 FUT_API bool fut_exc_is(const fut_exc_t *e, const fut_exc_type_t *type);
 FUT_API int fut_exc_code(const fut_exc_t *e);            /* 0 if e is NULL */
 FUT_API const char *fut_exc_message(const fut_exc_t *e); /* may be NULL */
@@ -344,7 +350,9 @@ FUT_API int fut_set_allocator(const fut_allocator_t *a);
 
 /* asyncio-style text, snprintf-like: returns the length needed (without the
    NUL), writes at most len bytes, NUL-terminates when len > 0; buf NULL with
-   len 0 only measures. FUT_EINVAL if f is NULL, or buf NULL with len > 0.
+   len 0 only measures. FUT_EINVAL if f is NULL, or buf NULL with len > 0,
+   or if the text would be longer than INT_MAX bytes (a message that long):
+   then, when len > 0, buf holds an empty string.
      <Future pending>            <Future pending cb=[N]>
      <Future cancelled>          <Future cancelled message='...'>
      <Future finished result=0x...>   (the pointer as %p prints it)
@@ -395,7 +403,8 @@ FUT_API int fut_mainloop_run_until_done(fut_mainloop_t *m, fut_t *f);
    FUT_EINVALIDSTATE (closed). */
 FUT_API int fut_mainloop_run(fut_mainloop_t *m);
 /* Any thread: make the running (or next) run/run_until_done return after
-   the current iteration; the request is consumed by the run it stops. */
+   the current iteration; the request is consumed by the run it stops (one
+   made during the last iteration of a run_until_done, by that run). */
 FUT_API void fut_mainloop_stop(fut_mainloop_t *m);
 /* Set the context that call_soon work captured with context == NULL will
    run in (current_context hook). While a unit of work runs, the current
@@ -408,7 +417,9 @@ FUT_API void *fut_mainloop_get_context(fut_mainloop_t *m);
 FUT_API int fut_mainloop_close(fut_mainloop_t *m);
 /* Close (see above), then free the loop. Every thread that may still call
    its hooks must be gone. NULL-safe. From inside a running unit it does
-   nothing but report the misuse to the exception handler. */
+   nothing but report the misuse to the exception handler (a free called by
+   the handler while it handles that report is ignored, not reported
+   again). */
 FUT_API void fut_mainloop_free(fut_mainloop_t *m);
 
 #ifdef __cplusplus

@@ -50,6 +50,7 @@ struct fut_mainloop {
   uint64_t next_seq;
   void *context;  /* what current_context returns */
   bool running;   /* a run function or close is on the stack */
+  bool reporting; /* a misuse report is with the exception handler */
   bool closed;    /* written under `lock`: call_soon_threadsafe reads it */
   atomic_bool stop;
   /* ts.len != 0, readable without the lock, so that an iteration with no
@@ -471,6 +472,9 @@ int fut_mainloop_run_until_done(fut_mainloop_t *m, fut_t *f)
     iterate(m, 0, false);
     rc = FUT_OK;
   }
+  /* A stop requested in that last iteration was aimed at this run, which
+     returns now: left set, it would end the next run at once. */
+  (void)take_stop(m);
   m->running = false;
   fut_unref(f);
   return rc;
@@ -538,9 +542,15 @@ void fut_mainloop_free(fut_mainloop_t *m)
   /* Freeing the loop under a running unit would pull the ground from under
      the run that called it: refuse loudly instead of crashing. */
   if (m->running) {
+    /* A handler that answers the report with the same misuse must not get
+       a report again from inside itself: that recursion has no end. */
+    if (m->reporting)
+      return;
+    m->reporting = true;
     fut__report(&m->loop, NULL, NULL,
                 "fut_mainloop_free() called from inside the running loop: "
                 "ignored");
+    m->reporting = false;
     return;
   }
   (void)fut_mainloop_close(m);

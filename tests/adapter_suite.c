@@ -541,6 +541,259 @@ static void suite_free_inside_unit_is_reported(void **state)
   rec_assert_log((int[]){0, 1}, 2);
 }
 
+/* ---- work sent while the loop is not running ---- */
+
+typedef struct sent {
+  fut_sender_t *s;
+  int slot;
+  int rc;
+} sent_t;
+
+static void *send_result(void *arg)
+{
+  sent_t *st = arg;
+  st->rc = fut_sender_set_result(st->s, tv(st->slot), tv_free);
+  return NULL;
+}
+
+/* A completion sent, and its thread joined, before the host loop runs:
+   that run applies it (queued work keeps the loop alive until it has run),
+   also after a run that found nothing to do. */
+static void suite_sent_before_run_is_applied(void **state)
+{
+  (void)state;
+  for (int round = 0; round < 2; round++) {
+    if (round == 1)
+      suite_ops->run(); /* the adapter idle: the run returns */
+    fut_t *f = future_on(loop());
+    assert_int_equal(fut_add_done_callback(f, rec_cb, tv(10 + round), NULL),
+                     FUT_OK);
+    sent_t st = {.s = fut_sender_new(f), .slot = round};
+    assert_non_null(st.s);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, send_result, &st), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(st.rc, FUT_OK);
+    assert_false(fut_done(f));
+    suite_ops->run();
+    assert_true(fut_done(f));
+    assert_int_equal(rec_len, round + 1);
+    assert_int_equal(rec_log[round], 10 + round);
+    fut_unref(f);
+    assert_int_equal(tv_freed(round), 1);
+  }
+}
+
+/* ---- timers (call_later, cancel_timer) ---- */
+
+static void *call_later(uint64_t delay_ms, fut_work_fn fn, void *arg,
+                        void *context, fut_free_fn destroy_arg)
+{
+  return loop()->call_later(loop(), delay_ms, fn, arg, context, destroy_arg);
+}
+
+static bool timers_done;
+static int timers_last; /* the slot whose timer ends the test */
+
+/* rec_work, and the end of the test at slot timers_last. */
+static void timer_work(void *arg)
+{
+  rec_work(arg);
+  if (tv_index(arg) == timers_last)
+    timers_done = true;
+}
+
+/* Run until timers_done: with a loop that has a notion of liveness (uv_run,
+   ev_run), a plain run, which returns only once nothing is pending: the
+   pending timers kept it alive, and nothing did after. */
+static void run_timers(int last)
+{
+  timers_last = last;
+  timers_done = false;
+  run_until(&timers_done);
+}
+
+static void *timer_context_seen;
+
+static void see_timer_context(void *arg)
+{
+  timer_context_seen = loop()->current_context(loop());
+  timer_work(arg);
+}
+
+/* Deadline order; the same delay armed later runs later; delay 0 first;
+   each in its context. */
+static void suite_timer_order(void **state)
+{
+  (void)state;
+  static const uint64_t delays[] = {30, 10, 20, 10, 0, 10, 0};
+  for (int i = 0; i < 7; i++)
+    assert_non_null(call_later(delays[i], timer_work, tv(i), NULL, tv_free));
+  assert_non_null(call_later(15, see_timer_context, tv(7), tv(100), NULL));
+  assert_int_equal(rec_len, 0);
+  run_timers(0);
+  rec_assert_log((int[]){4, 6, 1, 3, 5, 7, 2, 0}, 8);
+  assert_ptr_equal(timer_context_seen, tv(100));
+  assert_int_equal(tv_total_freed(), 0); /* ran: no destroy_arg */
+}
+
+/* A cancelled timer never runs, nor gets its destroy_arg, whether it was
+   the first one (the host timer moves) or not. */
+static void suite_timer_cancel(void **state)
+{
+  (void)state;
+  void *first = call_later(1, timer_work, tv(0), NULL, tv_free);
+  void *middle = call_later(5, timer_work, tv(1), NULL, tv_free);
+  assert_non_null(call_later(10, timer_work, tv(2), NULL, tv_free));
+  void *last = call_later(60000, timer_work, tv(3), NULL, tv_free);
+  assert_non_null(first);
+  assert_non_null(middle);
+  assert_non_null(last);
+  loop()->cancel_timer(loop(), last);
+  loop()->cancel_timer(loop(), first);
+  loop()->cancel_timer(loop(), middle);
+  run_timers(2);
+  suite_ops->run(); /* nothing pending: returns by itself */
+  rec_assert_log((int[]){2}, 1);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+static void *inline_check_timer;
+static bool inline_check_ok;
+
+static void arm_zero_from_unit(void *arg)
+{
+  rec_work(arg);
+  int before = rec_len;
+  inline_check_timer = call_later(0, timer_work, tv(1), NULL, NULL);
+  inline_check_ok = rec_len == before;
+}
+
+/* Delay 0 runs later, never inside call_later: from outside the loop, from
+   a unit. */
+static void suite_timer_delay_zero_not_inline(void **state)
+{
+  (void)state;
+  assert_non_null(call_later(0, rec_work, tv(0), NULL, NULL));
+  assert_int_equal(rec_len, 0);
+  assert_int_equal(call_soon(arm_zero_from_unit, tv(2), NULL), FUT_OK);
+  inline_check_ok = false;
+  run_timers(1);
+  assert_non_null(inline_check_timer);
+  assert_true(inline_check_ok);
+  /* Which of 0 and 2 runs first is the host's choice; 1 comes after 2. */
+  assert_int_equal(rec_len, 3);
+  assert_int_equal(rec_log[0] + rec_log[1], 2);
+  assert_int_equal(rec_log[2], 1);
+}
+
+static int chain_armed;
+
+/* A timer that arms two more: one due at once, one later. */
+static void arm_two(void *arg)
+{
+  rec_work(arg);
+  chain_armed += call_later(2, timer_work, tv(2), NULL, NULL) != NULL;
+  chain_armed += call_later(0, rec_work, tv(1), NULL, NULL) != NULL;
+}
+
+static void suite_timer_arms_timer(void **state)
+{
+  (void)state;
+  chain_armed = 0;
+  assert_non_null(call_later(1, arm_two, tv(0), NULL, NULL));
+  run_timers(2);
+  assert_int_equal(chain_armed, 2);
+  rec_assert_log((int[]){0, 1, 2}, 3);
+}
+
+static void *victims[2];
+
+static void cancel_victims(void *arg)
+{
+  rec_work(arg);
+  for (int i = 0; i < 2; i++)
+    loop()->cancel_timer(loop(), victims[i]);
+  timers_done = true;
+}
+
+/* A timer's fn cancels one due with it (already collected to run) and one
+   due later: neither runs, neither gets destroy_arg, even at close. */
+static void suite_timer_cancel_from_a_timer(void **state)
+{
+  (void)state;
+  assert_non_null(call_later(0, cancel_victims, tv(0), NULL, tv_free));
+  victims[0] = call_later(0, rec_work, tv(1), NULL, tv_free);
+  victims[1] = call_later(50, rec_work, tv(2), NULL, tv_free);
+  assert_non_null(victims[0]);
+  assert_non_null(victims[1]);
+  timers_done = false;
+  run_until(&timers_done);
+  suite_ops->run();
+  assert_int_equal(close_adapter(), FUT_OK);
+  rec_assert_log((int[]){0}, 1);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+/* Close drops the timers not yet due: destroy_arg once each (NULL is
+   allowed), fn never; afterwards call_later refuses. */
+static void suite_timer_dropped_at_close(void **state)
+{
+  (void)state;
+  for (int i = 0; i < 3; i++)
+    assert_non_null(call_later(60000 + (uint64_t)i, rec_work, tv(i), NULL,
+                               tv_free));
+  assert_non_null(call_later(60000, rec_work, tv(3), NULL, NULL));
+  assert_int_equal(close_adapter(), FUT_OK);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(tv_freed(i), 1);
+  assert_int_equal(rec_len, 0);
+  assert_null(call_later(0, rec_work, tv(4), NULL, tv_free));
+  assert_int_equal(close_adapter(), FUT_OK);
+  assert_int_equal(tv_total_freed(), 3);
+  assert_int_equal(rec_len, 0);
+}
+
+static void suite_timer_refuses_null_fn(void **state)
+{
+  (void)state;
+  assert_null(call_later(0, NULL, tv(0), NULL, tv_free));
+  assert_null(loop()->call_later(NULL, 0, rec_work, tv(0), NULL, tv_free));
+  loop()->cancel_timer(loop(), NULL);
+  loop()->cancel_timer(NULL, NULL);
+  suite_ops->run();
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+static int handler_frees;
+
+/* Answers every report by freeing the adapter again. */
+static void free_in_handler(fut_loop_t *l, fut_t *f, const fut_exc_t *exc,
+                            const char *message)
+{
+  (void)l;
+  (void)f;
+  (void)exc;
+  (void)message;
+  handler_frees++;
+  suite_ops->free(suite_adapter);
+}
+
+/* The report of that misuse does not come back to a handler that repeats
+   it (no recursion); the adapter keeps working. */
+static void suite_handler_freeing_adapter_does_not_recurse(void **state)
+{
+  (void)state;
+  loop()->exception_handler = free_in_handler;
+  handler_frees = 0;
+  assert_int_equal(call_soon(free_inside, NULL, NULL), FUT_OK);
+  assert_int_equal(call_soon(rec_work, tv(0), NULL), FUT_OK);
+  suite_ops->run();
+  assert_int_equal(handler_frees, 1);
+  rec_assert_log((int[]){0}, 1);
+  loop()->exception_handler = NULL;
+}
+
 int suite_run(const adapter_ops_t *ops)
 {
   const struct CMUnitTest tests[] = {
@@ -556,9 +809,18 @@ int suite_run(const adapter_ops_t *ops)
       SUITE_TEST(suite_close_runs_queued_work),
       SUITE_TEST(suite_close_inside_unit_refused),
       SUITE_TEST(suite_null_adapter),
+      SUITE_TEST(suite_sent_before_run_is_applied),
+      SUITE_TEST(suite_timer_order),
+      SUITE_TEST(suite_timer_cancel),
+      SUITE_TEST(suite_timer_delay_zero_not_inline),
+      SUITE_TEST(suite_timer_arms_timer),
+      SUITE_TEST(suite_timer_cancel_from_a_timer),
+      SUITE_TEST(suite_timer_dropped_at_close),
+      SUITE_TEST(suite_timer_refuses_null_fn),
   };
   const struct CMUnitTest free_tests[] = {
       SUITE_TEST(suite_free_inside_unit_is_reported),
+      SUITE_TEST(suite_handler_freeing_adapter_does_not_recurse),
   };
   suite_ops = ops;
   int failed = cmocka_run_group_tests_name("adapter suite", tests, NULL, NULL);

@@ -46,7 +46,18 @@ static void count_stop(fut__wq_t *wq)
   rec_len_at_stop = rec_len;
 }
 
-static const fut__wq_signals_t counted = {count_arm, count_wake, count_stop};
+static int schedules;
+static uint64_t last_delay; /* what the last `schedule` asked for */
+
+static void count_schedule(fut__wq_t *wq, uint64_t delay_ms)
+{
+  assert_ptr_equal(wq, &q);
+  schedules++;
+  last_delay = delay_ms;
+}
+
+static const fut__wq_signals_t counted = {count_arm, count_wake, count_stop,
+                                          count_schedule, NULL};
 
 static int setup(void **state)
 {
@@ -54,7 +65,8 @@ static int setup(void **state)
   tv_reset();
   rec_reset();
   fail_in = 0;
-  arms = wakes = stops = 0;
+  arms = wakes = stops = schedules = 0;
+  last_delay = 0;
   rec_len_at_stop = -1;
   assert_int_equal(fut__wq_init(&q, &counted), FUT_OK);
   return 0;

@@ -285,6 +285,84 @@ static void test_close_inside_unit_refused(void **state)
   assert_int_equal(push(rec_work, 3), FUT_ELOOP);
 }
 
+/* ---- timers ---- */
+
+static void *later(uint64_t delay_ms, int slot)
+{
+  return q.loop.call_later(&q.loop, delay_ms, rec_work, tv(slot), NULL,
+                           tv_free);
+}
+
+/* A refused call_later (the timer or the heap cannot be allocated) takes
+   nothing and leaves the host timer alone. */
+static void test_call_later_enomem_takes_nothing(void **state)
+{
+  (void)state;
+  fail_in = 1; /* the heap's first growth */
+  assert_null(later(0, 0));
+  fail_in = 2; /* the timer itself (after the heap grew) */
+  assert_null(later(0, 1));
+  assert_int_equal(schedules, 0);
+  for (int i = 2; i < 18; i++) /* the heap grows again at the 17th */
+    assert_non_null(later(60000, i));
+  assert_int_equal(schedules, 1); /* only the first became the earliest */
+  fail_in = 1;
+  assert_null(later(60000, 18));
+  assert_int_equal(tv_total_freed(), 0);
+  assert_int_equal(fut__wq_close(&q), FUT_OK);
+  assert_int_equal(tv_total_freed(), 16); /* dropped: destroy_arg, once */
+  assert_int_equal(tv_freed(0) + tv_freed(1) + tv_freed(18), 0);
+  assert_int_equal(last_delay, UINT64_MAX); /* nothing pending */
+  assert_int_equal(rec_len, 0);
+}
+
+/* Due timers that cannot join the FIFO (it cannot grow) stay first in the
+   heap, in order, and the host is asked to come back at once. */
+static void test_collect_enomem_keeps_timers(void **state)
+{
+  (void)state;
+  for (int i = 0; i < 16; i++)
+    assert_int_equal(push(rec_work, i), FUT_OK);
+  for (int i = 16; i < 19; i++)
+    assert_non_null(later(0, i));
+  fail_in = 1;
+  fut__wq_collect_timers(&q);
+  assert_int_equal(last_delay, 0);
+  assert_false(fut__wq_run(&q)); /* 0..15 */
+  assert_int_equal(rec_len, 16);
+  int before = schedules;
+  fut__wq_collect_timers(&q);
+  assert_int_equal(schedules, before); /* none left: the host timer is spent */
+  assert_false(fut__wq_run(&q));
+  int want[19], n = 0;
+  want_range(want, &n, 0, 19);
+  rec_assert_log(want, n);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+/* Cancelling a due timer already queued on the FIFO: its unit frees it and
+   runs nothing; cancelling behind the earliest timer does not bother the
+   host. */
+static void test_cancel_after_collect(void **state)
+{
+  (void)state;
+  void *a = later(0, 0), *b = later(0, 1);
+  void *c = later(60000, 2), *d = later(60001, 3);
+  assert_int_equal(schedules, 1);
+  fut__wq_collect_timers(&q); /* a and b queued; c becomes the earliest */
+  assert_int_equal(schedules, 2);
+  q.loop.cancel_timer(&q.loop, b);
+  q.loop.cancel_timer(&q.loop, d);
+  assert_int_equal(schedules, 2);
+  q.loop.cancel_timer(&q.loop, c);
+  assert_int_equal(schedules, 3);
+  assert_int_equal(last_delay, UINT64_MAX);
+  assert_false(fut__wq_run(&q));
+  rec_assert_log((int[]){0}, 1);
+  assert_non_null(a);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -302,6 +380,12 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_nested_drain_runs_each_once, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_close_inside_unit_refused, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_call_later_enomem_takes_nothing,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_collect_enomem_keeps_timers, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_after_collect, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,10 @@ static gboolean source_prepare(GSource *source, gint *timeout)
   if (fut__wq_pending(q))
     return TRUE;
   uint64_t delay = fut__wq_timer_delay(q);
-  *timeout = delay == UINT64_MAX ? -1 : delay > G_MAXINT ? G_MAXINT : (gint)delay;
+  if (delay == UINT64_MAX)
+    *timeout = -1;
+  else
+    *timeout = delay > G_MAXINT ? G_MAXINT : (gint)delay;
   return delay == 0;
 }
 

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* See workqueue.c. */
+/* See workqueue.c; the timers come from it too (realloc(NULL, n)). */
 #ifdef FUT_WQ_REALLOC
 void *FUT_WQ_REALLOC(void *ptr, size_t size);
 #else
@@ -196,7 +196,7 @@ static void *hook_call_later(fut_loop_t *loop, uint64_t delay_ms,
   fut__wq_t *q = from_loop(loop);
   if (q->closed || !heap_room(&q->timers))
     return NULL;
-  fut__wq_timer_t *t = malloc(sizeof *t);
+  fut__wq_timer_t *t = FUT_WQ_REALLOC(NULL, sizeof *t);
   if (!t)
     return NULL;
   uint64_t now = now_us();

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const adapter_ops_t *suite_ops;
@@ -592,14 +593,18 @@ static void *call_later(uint64_t delay_ms, fut_work_fn fn, void *arg,
   return loop()->call_later(loop(), delay_ms, fn, arg, context, destroy_arg);
 }
 
+#define NT 8 /* timers in suite_timer_order */
+
 static bool timers_done;
-static int timers_last; /* the slot whose timer ends the test */
+static int timers_last; /* the slot whose timer ends the test; -1: NT ran */
+static int timers_ran;
 
 /* rec_work, and the end of the test at slot timers_last. */
 static void timer_work(void *arg)
 {
   rec_work(arg);
-  if (tv_index(arg) == timers_last)
+  timers_ran++;
+  if (tv_index(arg) == timers_last || (timers_last == -1 && timers_ran == NT))
     timers_done = true;
 }
 
@@ -621,18 +626,47 @@ static void see_timer_context(void *arg)
   timer_work(arg);
 }
 
-/* Deadline order; the same delay armed later runs later; delay 0 first;
-   each in its context. */
+static uint64_t mono_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Deadline order, whatever time the arming itself takes (a slow machine,
+   valgrind): each timer's deadline lies between the clock read before its
+   call_later plus its delay and the one after it plus its delay; any two
+   whose ranges do not overlap run in that order, and any two with the same
+   delay in the order armed. Each runs once, in its context. */
 static void suite_timer_order(void **state)
 {
   (void)state;
-  static const uint64_t delays[] = {30, 10, 20, 10, 0, 10, 0};
-  for (int i = 0; i < 7; i++)
-    assert_non_null(call_later(delays[i], timer_work, tv(i), NULL, tv_free));
-  assert_non_null(call_later(15, see_timer_context, tv(7), tv(100), NULL));
+  static const uint64_t delays[NT] = {30, 10, 20, 10, 0, 10, 0, 15};
+  uint64_t lo[NT], hi[NT];
+  for (int i = 0; i < NT; i++) {
+    lo[i] = mono_us() + delays[i] * 1000;
+    if (i == NT - 1)
+      assert_non_null(call_later(delays[i], see_timer_context, tv(i),
+                                 tv(100), NULL));
+    else
+      assert_non_null(call_later(delays[i], timer_work, tv(i), NULL, tv_free));
+    hi[i] = mono_us() + delays[i] * 1000;
+  }
   assert_int_equal(rec_len, 0);
-  run_timers(0);
-  rec_assert_log((int[]){4, 6, 1, 3, 5, 7, 2, 0}, 8);
+  timers_ran = 0;
+  run_timers(-1);
+  assert_int_equal(rec_len, NT);
+  int pos[NT];
+  for (int i = 0; i < NT; i++)
+    pos[i] = -1;
+  for (int k = 0; k < NT; k++) {
+    assert_int_equal(pos[rec_log[k]], -1);
+    pos[rec_log[k]] = k;
+  }
+  for (int i = 0; i < NT; i++)
+    for (int j = 0; j < NT; j++)
+      if (hi[i] < lo[j] || (delays[i] == delays[j] && i < j))
+        assert_true(pos[i] < pos[j]);
   assert_ptr_equal(timer_context_seen, tv(100));
   assert_int_equal(tv_total_freed(), 0); /* ran: no destroy_arg */
 }
@@ -689,12 +723,13 @@ static void suite_timer_delay_zero_not_inline(void **state)
 
 static int chain_armed;
 
-/* A timer that arms two more: one due at once, one later. */
+/* A timer that arms two more: one due at once, one later (armed second,
+   so its deadline is the later one however slow the arming). */
 static void arm_two(void *arg)
 {
   rec_work(arg);
-  chain_armed += call_later(2, timer_work, tv(2), NULL, NULL) != NULL;
   chain_armed += call_later(0, rec_work, tv(1), NULL, NULL) != NULL;
+  chain_armed += call_later(2, timer_work, tv(2), NULL, NULL) != NULL;
 }
 
 static void suite_timer_arms_timer(void **state)

@@ -21,6 +21,16 @@ void *wq_test_realloc(void *ptr, size_t size)
   return realloc(ptr, size);
 }
 
+/* ---- a clock that moves only when the test says so ---- */
+
+static uint64_t now; /* microseconds */
+
+uint64_t wq_test_now_us(void);
+uint64_t wq_test_now_us(void)
+{
+  return now;
+}
+
 /* ---- a queue with counted signals ---- */
 
 static fut__wq_t q;
@@ -66,6 +76,7 @@ static int setup(void **state)
   rec_reset();
   fail_in = 0;
   arms = wakes = stops = schedules = 0;
+  now = 1000000;
   last_delay = 0;
   rec_len_at_stop = -1;
   assert_int_equal(fut__wq_init(&q, &counted), FUT_OK);
@@ -363,6 +374,38 @@ static void test_cancel_after_collect(void **state)
   assert_int_equal(tv_total_freed(), 0);
 }
 
+/* Equal deadlines run in the order armed, however they were reached (the
+   same delay at the same time, or a shorter delay armed later); earlier
+   deadlines first; the host is told the time left, rounded up. */
+static void test_timer_order_and_ties(void **state)
+{
+  (void)state;
+  assert_non_null(later(10, 0)); /* deadline +10 ms */
+  assert_non_null(later(20, 1)); /* +20 */
+  assert_non_null(later(10, 2)); /* +10, tie with 0 */
+  assert_int_equal(last_delay, 10);
+  now += 5000;
+  assert_non_null(later(5, 3)); /* +10 again */
+  assert_non_null(later(0, 4)); /* +5: the earliest now */
+  assert_int_equal(last_delay, 0);
+  now += 1;
+  assert_non_null(later(15, 5)); /* +20 ms 1 us: after 1 */
+  fut__wq_collect_timers(&q);
+  assert_false(fut__wq_run(&q));
+  rec_assert_log((int[]){4}, 1);
+  assert_int_equal(last_delay, 5); /* 4999 us, rounded up */
+  now += 4999;
+  fut__wq_collect_timers(&q);
+  now += 10000;
+  fut__wq_collect_timers(&q);
+  assert_int_equal(last_delay, 1); /* 1 us left: 1 ms */
+  now += 1;
+  fut__wq_collect_timers(&q);
+  assert_false(fut__wq_run(&q));
+  rec_assert_log((int[]){4, 0, 2, 3, 1, 5}, 6);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -386,6 +429,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_collect_enomem_keeps_timers, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_cancel_after_collect, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_timer_order_and_ties, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

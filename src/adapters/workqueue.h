@@ -69,10 +69,18 @@ typedef struct fut__wq_ring {
 
 typedef struct fut__wq_timer fut__wq_timer_t;
 
-/* Pending timers: a binary min-heap on (deadline, arming order), each timer
-   knowing its position, so a cancel is O(log n). */
+/* A pending timer in the heap: its key, kept here so that sifting reads
+   no timer. */
+typedef struct fut__wq_entry {
+  uint64_t deadline; /* microseconds of CLOCK_MONOTONIC */
+  uint64_t seq;      /* arming order, breaks deadline ties */
+  fut__wq_timer_t *timer;
+} fut__wq_entry_t;
+
+/* Pending timers: a binary min-heap on (deadline, seq), each timer knowing
+   its position, so a cancel is O(log n). */
 typedef struct fut__wq_heap {
-  fut__wq_timer_t **items;
+  fut__wq_entry_t *items;
   size_t len, cap;
 } fut__wq_heap_t;
 

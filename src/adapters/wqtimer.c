@@ -32,8 +32,6 @@ void *FUT_WQ_REALLOC(void *ptr, size_t size);
 #define WQ_HEAP_INITIAL_CAP 16
 
 struct fut__wq_timer {
-  uint64_t deadline; /* microseconds */
-  uint64_t seq;
   size_t index; /* in the heap, or QUEUED */
   bool cancelled; /* while QUEUED: the unit frees it without running fn */
   fut_work_fn fn;
@@ -62,22 +60,22 @@ static uint64_t now_us(void)
 
 /* ---- the heap ---- */
 
-static bool before(const fut__wq_timer_t *a, const fut__wq_timer_t *b)
+static bool before(const fut__wq_entry_t *a, const fut__wq_entry_t *b)
 {
   return a->deadline != b->deadline ? a->deadline < b->deadline
                                     : a->seq < b->seq;
 }
 
-static void place(fut__wq_heap_t *h, size_t i, fut__wq_timer_t *t)
+static void place(fut__wq_heap_t *h, size_t i, fut__wq_entry_t e)
 {
-  h->items[i] = t;
-  t->index = i;
+  h->items[i] = e;
+  e.timer->index = i;
 }
 
-/* Moves t, to go at position i, up or down to where it belongs. */
-static void settle(fut__wq_heap_t *h, size_t i, fut__wq_timer_t *t)
+/* Moves e, to go at position i, up or down to where it belongs. */
+static void settle(fut__wq_heap_t *h, size_t i, fut__wq_entry_t e)
 {
-  while (i > 0 && before(t, h->items[(i - 1) / 2])) {
+  while (i > 0 && before(&e, &h->items[(i - 1) / 2])) {
     place(h, i, h->items[(i - 1) / 2]);
     i = (i - 1) / 2;
   }
@@ -85,21 +83,22 @@ static void settle(fut__wq_heap_t *h, size_t i, fut__wq_timer_t *t)
     size_t c = 2 * i + 1;
     if (c >= h->len)
       break;
-    if (c + 1 < h->len && before(h->items[c + 1], h->items[c]))
+    if (c + 1 < h->len && before(&h->items[c + 1], &h->items[c]))
       c++;
-    if (!before(h->items[c], t))
+    if (!before(&h->items[c], &e))
       break;
     place(h, i, h->items[c]);
     i = c;
   }
-  place(h, i, t);
+  place(h, i, e);
 }
 
-static void heap_remove(fut__wq_heap_t *h, fut__wq_timer_t *t)
+static void heap_remove(fut__wq_heap_t *h, const fut__wq_timer_t *t)
 {
-  fut__wq_timer_t *last = h->items[--h->len];
-  if (last != t)
-    settle(h, t->index, last);
+  size_t i = t->index;
+  fut__wq_entry_t last = h->items[--h->len];
+  if (i < h->len)
+    settle(h, i, last);
 }
 
 /* ---- scheduling the host timer ---- */
@@ -108,7 +107,7 @@ uint64_t fut__wq_timer_delay(const fut__wq_t *q)
 {
   if (q->timers.len == 0)
     return UINT64_MAX;
-  uint64_t deadline = q->timers.items[0]->deadline, now = now_us();
+  uint64_t deadline = q->timers.items[0].deadline, now = now_us();
   /* Rounded up: the host must not come back before the deadline. */
   return deadline <= now ? 0 : (deadline - now + 999) / 1000;
 }
@@ -117,7 +116,7 @@ uint64_t fut__wq_timer_delay(const fut__wq_t *q)
    cancelling behind the first timer costs the host nothing. */
 static void reschedule(fut__wq_t *q)
 {
-  uint64_t first = q->timers.len ? q->timers.items[0]->deadline : UINT64_MAX;
+  uint64_t first = q->timers.len ? q->timers.items[0].deadline : UINT64_MAX;
   if (first == q->scheduled || !q->signals->schedule)
     return;
   q->scheduled = first;
@@ -144,8 +143,8 @@ void fut__wq_queue_due_timers(fut__wq_t *q)
 {
   fut__wq_heap_t *h = &q->timers;
   uint64_t now = now_us();
-  while (h->len > 0 && h->items[0]->deadline <= now) {
-    fut__wq_timer_t *t = h->items[0];
+  while (h->len > 0 && h->items[0].deadline <= now) {
+    fut__wq_timer_t *t = h->items[0].timer;
     if (!fut__wq_push(q, (fut__wq_item_t){timer_unit, t, t->context}))
       break;
     heap_remove(h, t);
@@ -162,11 +161,11 @@ void fut__wq_collect_timers(fut__wq_t *q)
 
 void fut__wq_drop_timers(fut__wq_t *q)
 {
-  /* Due ones first went to the FIFO, which close has run; destroy_arg may
-     re-enter (cancel another timer): take the first one each time. */
+  /* Due ones first went to the FIFO, which close has run. The last entry
+     of a heap is a leaf: taking it leaves a heap, in which a destroy_arg
+     may still cancel another timer. */
   while (q->timers.len > 0) {
-    fut__wq_timer_t *t = q->timers.items[0];
-    heap_remove(&q->timers, t);
+    fut__wq_timer_t *t = q->timers.items[--q->timers.len].timer;
     fut_free_fn destroy = t->destroy_arg;
     void *arg = t->arg;
     free(t);
@@ -185,7 +184,7 @@ static bool heap_room(fut__wq_heap_t *h)
   size_t cap = h->cap ? h->cap * 2 : WQ_HEAP_INITIAL_CAP;
   if (cap > SIZE_MAX / sizeof *h->items)
     return false;
-  fut__wq_timer_t **items = FUT_WQ_REALLOC(h->items, cap * sizeof *items);
+  fut__wq_entry_t *items = FUT_WQ_REALLOC(h->items, cap * sizeof *items);
   if (!items)
     return false;
   h->items = items;
@@ -208,15 +207,16 @@ static void *hook_call_later(fut_loop_t *loop, uint64_t delay_ms,
   uint64_t now = now_us();
   uint64_t delay_us =
       delay_ms > UINT64_MAX / 1000 ? UINT64_MAX : delay_ms * 1000;
-  *t = (fut__wq_timer_t){
+  *t = (fut__wq_timer_t){.fn = fn,
+                         .arg = arg,
+                         .context = context,
+                         .destroy_arg = destroy_arg};
+  fut__wq_entry_t e = {
       .deadline = delay_us > UINT64_MAX - now ? UINT64_MAX : now + delay_us,
       .seq = q->timer_seq++,
-      .fn = fn,
-      .arg = arg,
-      .context = context,
-      .destroy_arg = destroy_arg};
+      .timer = t};
   q->timers.len++;
-  settle(&q->timers, q->timers.len - 1, t);
+  settle(&q->timers, q->timers.len - 1, e);
   reschedule(q);
   return t;
 }

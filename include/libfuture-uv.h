@@ -33,12 +33,13 @@
  *    host's own handles are done. Work other threads queue while no uv_run
  *    runs is run by the next one: libuv has no thread-safe way to make a
  *    loop alive, so the adapter holds the loop alive from its creation and
- *    from each use on the loop thread (fut_sender_new, adding a callback,
- *    queueing work) until an iteration finds nothing queued. Work sent
- *    after such an iteration, with no use of the adapter on the loop
- *    thread since, waits for a run of the loop that something else keeps
- *    alive: a host that waits for other threads keeps a handle of its own
- *    referenced meanwhile, as any libuv program does.
+ *    from each call that asks it for the current context (fut_sender_new
+ *    does, before a sender can reach another thread; so does adding a
+ *    callback with a NULL context) until an iteration finds nothing
+ *    queued. Work sent after such an iteration, with no such call since,
+ *    waits for a run of the loop that something else keeps alive: a host
+ *    that waits for other threads keeps a handle of its own referenced
+ *    meanwhile, as any libuv program does.
  *  - Memory: the adapter, its FIFOs and timers use malloc, not
  *    fut_set_allocator's hooks; a failed growth is a refusal (FUT_ENOMEM,
  *    or NULL from call_later; nothing taken).

@@ -8,8 +8,9 @@
    thread-safe way to make a loop alive, and uv_run on a loop that is not
    alive returns without polling, so the async handle's wake-up would go
    unseen. The async handle is therefore referenced ("held") from the
-   adapter's creation and from each use of it on the loop thread (the
-   `used` signal: fut_sender_new() is one) until a uv_prepare_t, just
+   adapter's creation and from each current_context call (the `used`
+   signal: fut_sender_new() makes one before its sender can reach another
+   thread) until a uv_prepare_t, just
    before a poll, finds both FIFOs empty. That iteration's poll then does
    not block on the adapter's account, and uv_run returns if nothing else
    is alive.

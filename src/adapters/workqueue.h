@@ -50,9 +50,9 @@ typedef struct fut__wq_signals {
      (and only then). NULL for a host that asks fut__wq_timer_delay()
      itself before each poll. */
   void (*schedule)(fut__wq_t *q, uint64_t delay_ms);
-  /* Loop thread, may be NULL: the loop thread used the adapter (a hook
-     called outside the host loop's own callbacks too, e.g. by
-     fut_sender_new()). */
+  /* Loop thread, may be NULL: the current_context hook was called (by
+     fut_sender_new() among others): work from another thread may follow,
+     even while the host loop is not running. */
   fut__wq_signal_fn used;
 } fut__wq_signals_t;
 

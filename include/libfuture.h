@@ -359,20 +359,28 @@ FUT_API int fut_describe(const fut_t *f, char *buf, size_t len);
  * and for tests: FIFO call_soon, a call_soon_threadsafe that wakes a sleeping
  * loop, timers, a settable current context and a replaceable exception
  * handler. Loop-thread only unless marked "any thread".
+ *
+ * Timers: fut_mainloop_call_later and the call_later/cancel_timer hooks
+ * share one store (a heap: arming and cancelling cost O(log n), a pending
+ * timer about 60 bytes). A due timer runs in the first iteration that
+ * finds it due, after the work that was ready; until its fn starts, a
+ * cancel still stops it, even within that iteration.
  * ------------------------------------------------------------------------ */
 
 typedef struct fut_mainloop fut_mainloop_t;
 
 /* A new loop, or NULL out of memory. */
 FUT_API fut_mainloop_t *fut_mainloop_new(void);
-/* The hook table to pass to fut_create(). The host may replace its
-   exception_handler member (the default prints one line to stderr); the
-   other members belong to the loop. NULL if m is NULL. */
+/* The hook table to pass to fut_create(), every hook filled in (timers
+   included). The host may replace its exception_handler member (the
+   default prints one line to stderr); the other members belong to the
+   loop. NULL if m is NULL. */
 FUT_API fut_loop_t *fut_mainloop_loop(fut_mainloop_t *m);
-/* Schedule fn(arg) on the loop, delay_ms from now (0: like call_soon). Timers
-   with the same deadline run in the order they were added. destroy_arg (may
-   be NULL) runs instead of fn if the loop is closed first. FUT_EINVAL,
-   FUT_ENOMEM, FUT_ELOOP (closed). */
+/* Schedule fn(arg) on the loop, delay_ms from now (0: the next iteration,
+   never inside this call), in the current context. Timers with the same
+   deadline run in the order they were added, whether armed here or through
+   the call_later hook. destroy_arg (may be NULL) runs instead of fn if the
+   loop is closed first. FUT_EINVAL, FUT_ENOMEM, FUT_ELOOP (closed). */
 FUT_API int fut_mainloop_call_later(fut_mainloop_t *m, uint64_t delay_ms,
                                     fut_work_fn fn, void *arg,
                                     fut_free_fn destroy_arg);

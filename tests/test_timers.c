@@ -121,14 +121,13 @@ static int run_due(void)
   return n;
 }
 
-static uint64_t rng = 88172645463325252u;
+/* Knuth's MMIX LCG; its high bits are random enough here. */
+static uint64_t lcg = 1;
 
 static uint64_t next_random(void)
 {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
+  lcg = lcg * 6364136223846793005u + 1442695040888963407u;
+  return lcg >> 33;
 }
 
 /* ---- tests ---- */

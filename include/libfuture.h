@@ -289,7 +289,9 @@ FUT_API int fut_sender_set_result(fut_sender_t *s, void *value,
    NULL, FUT_ELOOP. */
 FUT_API int fut_sender_set_exception(fut_sender_t *s, fut_exc_t *exc);
 /* Any thread. Cancels with a copy of msg (may be NULL). FUT_ENOMEM (nothing
-   consumed, retry later), FUT_EINVAL, FUT_ELOOP. */
+   consumed, retry later), FUT_EINVAL, FUT_ELOOP. Applied to a future done
+   by then, it acts as fut_cancel() on a done future: nothing changes, but
+   a stored exception counts as retrieved. */
 FUT_API int fut_sender_cancel(fut_sender_t *s, const char *msg);
 /* Loop thread: drop a sender that will not be used (never sent, or refused),
    leaving the future as it is. NULL-safe. */

@@ -3,7 +3,7 @@
 #ifndef FUT_TEST_COMMON_H
 #define FUT_TEST_COMMON_H
 
-/* cmocka.h is not self-contained (c-library-craft A.9). */
+/* cmocka.h is not self-contained: it needs these first. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -363,8 +363,9 @@ FUT_API int fut_describe(const fut_t *f, char *buf, size_t len);
  * handler. Loop-thread only unless marked "any thread".
  *
  * Timers: fut_mainloop_call_later and the call_later/cancel_timer hooks
- * share one store (a heap: arming and cancelling cost O(log n), a pending
- * timer about 60 bytes). A due timer runs in the first iteration that
+ * share one store (a heap: arming and cancelling cost O(log n); a pending
+ * timer takes 60 bytes of one array that doubles as it grows, and no
+ * allocation of its own). A due timer runs in the first iteration that
  * finds it due, after the work that was ready; until its fn starts, a
  * cancel still stops it, even within that iteration.
  * ------------------------------------------------------------------------ */

@@ -296,8 +296,8 @@ int fut_mainloop_call_later(fut_mainloop_t *m, uint64_t delay_ms,
 /* ---- running ---- */
 
 /* Move the other threads' work behind what is already ready, and the timers
-   due at *cutoff (NULL: now) to their list. What does not fit, when `ready`
-   cannot grow, stays queued for a later iteration, in order. The
+   due at *cutoff (NULL: now) to their list. Work that does not fit, when
+   `ready` cannot grow, stays in `ts` for a later iteration, in order. The
    lock and the clock are only touched when there is something to collect:
    most iterations of a busy loop have neither. */
 static FUT_NOINLINE void collect_slow(fut_mainloop_t *m,

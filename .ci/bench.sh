@@ -15,4 +15,9 @@ for work in w1 w2 w4; do
     "$build/bench/bench" "$work" "$host" 1000 16
   done
 done
+for work in arm fire; do
+  for host in ml base; do
+    "$build/bench/bench_timers" "$work" "$host" 1000
+  done
+done
 echo "bench: every workload ran"

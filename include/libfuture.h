@@ -295,7 +295,9 @@ FUT_API int fut_sender_set_result(fut_sender_t *s, void *value,
    NULL, FUT_ELOOP. */
 FUT_API int fut_sender_set_exception(fut_sender_t *s, fut_exc_t *exc);
 /* Any thread. Cancels with a copy of msg (may be NULL). FUT_ENOMEM (nothing
-   consumed, retry later), FUT_EINVAL, FUT_ELOOP. */
+   consumed, retry later), FUT_EINVAL, FUT_ELOOP. Applied to a future done
+   by then, it acts as fut_cancel() on a done future: nothing changes, but
+   a stored exception counts as retrieved. */
 FUT_API int fut_sender_cancel(fut_sender_t *s, const char *msg);
 /* Loop thread: drop a sender that will not be used (never sent, or refused),
    leaving the future as it is. NULL-safe. */
@@ -392,20 +394,29 @@ FUT_API int fut_describe(const fut_t *f, char *buf, size_t len);
  * and for tests: FIFO call_soon, a call_soon_threadsafe that wakes a sleeping
  * loop, timers, a settable current context and a replaceable exception
  * handler. Loop-thread only unless marked "any thread".
+ *
+ * Timers: fut_mainloop_call_later and the call_later/cancel_timer hooks
+ * share one store (a heap: arming and cancelling cost O(log n); a pending
+ * timer takes 60 bytes of one array that doubles as it grows, and no
+ * allocation of its own). A due timer runs in the first iteration that
+ * finds it due, after the work that was ready; until its fn starts, a
+ * cancel still stops it, even within that iteration.
  * ------------------------------------------------------------------------ */
 
 typedef struct fut_mainloop fut_mainloop_t;
 
 /* A new loop, or NULL out of memory. */
 FUT_API fut_mainloop_t *fut_mainloop_new(void);
-/* The hook table to pass to fut_create(). The host may replace its
-   exception_handler member (the default prints one line to stderr); the
-   other members belong to the loop. NULL if m is NULL. */
+/* The hook table to pass to fut_create(), every hook filled in (timers
+   included). The host may replace its exception_handler member (the
+   default prints one line to stderr); the other members belong to the
+   loop. NULL if m is NULL. */
 FUT_API fut_loop_t *fut_mainloop_loop(fut_mainloop_t *m);
-/* Schedule fn(arg) on the loop, delay_ms from now (0: like call_soon). Timers
-   with the same deadline run in the order they were added. destroy_arg (may
-   be NULL) runs instead of fn if the loop is closed first. FUT_EINVAL,
-   FUT_ENOMEM, FUT_ELOOP (closed). */
+/* Schedule fn(arg) on the loop, delay_ms from now (0: the next iteration,
+   never inside this call), in the current context. Timers with the same
+   deadline run in the order they were added, whether armed here or through
+   the call_later hook. destroy_arg (may be NULL) runs instead of fn if the
+   loop is closed first. FUT_EINVAL, FUT_ENOMEM, FUT_ELOOP (closed). */
 FUT_API int fut_mainloop_call_later(fut_mainloop_t *m, uint64_t delay_ms,
                                     fut_work_fn fn, void *arg,
                                     fut_free_fn destroy_arg);

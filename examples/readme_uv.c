@@ -27,7 +27,7 @@ int main(void) {
 
   fut_unref(f);                              /* teardown */
   uv_close((uv_handle_t *)&t, NULL);
-  fut_uv_close(a);                           /* runs what is still queued */
+  fut_uv_free(a);                            /* runs what is still queued */
   uv_run(uv, UV_RUN_DEFAULT);                /* frees the adapter's handles */
   return uv_loop_close(uv);
 }

@@ -4,11 +4,12 @@
 # `<!-- ci: NAME -->`, read by .ci/readme-block.py), and use it the ways an
 # outside project does. Everything happens in a scratch directory, from
 # copies of the tree, with HOME pointing into it; it is removed afterwards.
-# 1. The prefix install (block meson-install-prefix, which builds and runs
-#    examples/hello against it). Exactly the headers, the versioned
-#    libraries (soname symlink chain), the .pc files and the CMake package
-#    must land there. tests/consumer/<name>.c is built with pkg-config for
-#    libfuture and every adapter installed (libfuture also --static), and
+# 1. The prerequisites (apt-get install), then the prefix install (block
+#    meson-install-prefix, which builds and runs examples/hello against
+#    it). Exactly the headers, the versioned libraries (soname symlink
+#    chain), the .pc files and the CMake package must land there.
+#    tests/consumer/<name>.c is built with pkg-config for libfuture and
+#    every adapter installed (libfuture also --static), and
 #    tests/consumer-cmake with CMake, every adapter required; each program
 #    runs and must use the prefix's libraries. The README's CMake blocks
 #    build hello against the prefix; find_package refuses another minor.
@@ -24,18 +25,16 @@
 #    pkg-config and tests/consumer-cmake against them; then they are purged
 #    and must leave no file behind.
 # Finally every README block must have been run. It installs and removes
-# packages, so it runs as root (CI) and refuses to start when a libfuture
-# package is already installed. Compiler: CC (default cc).
+# packages, so it runs as root (CI), one run at a time (a lock), and refuses
+# to start when a libfuture package is already installed. Compiler: CC
+# (default cc).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/libfuture-consume.XXXXXX")
 read -r -a cc <<< "${CC:-cc}"
 # The compiler's own default C dialect, as a user's plain `cc` has it (the
 # strict -std=c99/c11 builds of each header are tests/api's): libuv's
 # headers need POSIX types that a bare -std=c11 hides.
 cflags=(-Wall -Wextra -Wpedantic -Werror)
-home=$work/home
-mkdir "$home"
 arch=$(dpkg --print-architecture)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 # The Debian packages, as debian/control names them.
@@ -53,8 +52,16 @@ installed_packages() {
       2>/dev/null || true; } | awk '$2 != "not-installed" { print $1 }'
 }
 [ "$(id -u)" = 0 ] || fail "run as root: it installs and removes packages"
+# One run at a time on a machine: the packages are the machine's, and an
+# installed libfuture would be found by the subproject and wrap checks.
+exec 9> /run/lock/libfuture-consume.lock
+flock -w 1200 9 || fail "another .ci/consume.sh has held the lock for 20 minutes"
 [ -z "$(installed_packages)" ] ||
   fail "libfuture packages are installed already: $(installed_packages)"
+work=$(mktemp -d "${TMPDIR:-/tmp}/libfuture-consume.XXXXXX")
+home=$work/home
+mkdir "$home"
+# On exit, even a failed one: purge what this run installed.
 cleanup() {
   local left
   left=$(installed_packages)
@@ -171,6 +178,7 @@ cmake_hello() {
 
 echo "--- 1. meson install into a prefix"
 copy_tree "$work/tree"
+run_block prerequisites "$work/tree"
 run_block meson-install-prefix "$work/tree"
 hello_ran meson-install-prefix
 prefix=$home/.local

@@ -21,7 +21,7 @@
 #    the wrap says: hello builds with libfuture fetched as a subproject.
 # 5. The Debian packages: the symbols files up to date, the README's block
 #    (build with the tests, dpkg -i), lintian (no error), the adapters'
-#    packages; the pkg-config and CMake blocks, tests/consumer with
+#    packages (apt-get install ./...); the pkg-config and CMake blocks, tests/consumer with
 #    pkg-config and tests/consumer-cmake against them; then they are purged
 #    and must leave no file behind.
 # Finally every README block must have been run. It installs and removes
@@ -359,9 +359,17 @@ grep -E '^(Ok|Fail): ' "$work/debian-packages.log" | tr -s ' ' | paste -sd ' ' |
 echo "--- lintian"
 lintian --fail-on error "$deb"/libfuture_"$version"_"$arch".changes ||
   fail "lintian found errors"
+# The rest (the adapters) the other way the README gives: apt-get install
+# of the files (it fetches nothing here: their dependencies are installed).
+[ "$(installed_packages | sort)" = "$(printf '%s\n' libfuture-dev libfuture0)" ] ||
+  fail "the README's dpkg -i installed: $(installed_packages)"
 debs=()
-for p in "${packages[@]}"; do debs+=("$deb/${p}_${version}_$arch.deb"); done
-dpkg -i "${debs[@]}" > "$work/dpkg.log" || { cat "$work/dpkg.log"; fail "dpkg -i"; }
+for p in "${packages[@]}"; do
+  [ "$p" = libfuture0 ] || [ "$p" = libfuture-dev ] ||
+    debs+=("$deb/${p}_${version}_$arch.deb")
+done
+apt-get install -y -q "${debs[@]}" > "$work/apt.log" ||
+  { cat "$work/apt.log"; fail "apt-get install of the adapters' packages"; }
 for p in "${packages[@]}"; do dpkg -L "$p"; done | sort -u > "$work/files"
 sys_libdir=/usr/lib/$multiarch
 grep -qx "$sys_libdir/cmake/libfuture/libfutureConfig.cmake" "$work/files" ||

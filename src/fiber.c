@@ -96,15 +96,20 @@ struct fiber_thread {
 static _Thread_local struct fiber_thread fiber_tls;
 
 /* Every access to the thread's state goes through this call, made again
-   after each switch. A compiler may compute a thread-local address once
-   and keep it across calls, which is wrong for code that can continue on
-   another thread. Fibers never migrate today, so a cached address would
-   still be right; the call keeps it right if one ever does, and it keeps
-   the address from being folded across fut__ctx_switch when the library
-   is built with link-time optimisation. */
+   after a switch when the state is needed there. A compiler may compute a
+   thread-local address once and keep it across calls, which is wrong for
+   code that can continue on another thread. Fibers never migrate today,
+   so a cached address would still be right; the opaque call keeps it
+   right if one ever does, also under link-time optimisation. noinline
+   alone is not enough: gcc then finds the function `const` and merges the
+   calls anyway (it did, here), which the empty volatile asm prevents. */
 static FUT_NOINLINE struct fiber_thread *thread_state(void)
 {
-  return &fiber_tls;
+  struct fiber_thread *t = &fiber_tls;
+#if defined(__GNUC__) || defined(__clang__)
+  __asm__ volatile("" : "+r"(t));
+#endif
+  return t;
 }
 
 static size_t page_size(void)
@@ -190,8 +195,10 @@ size_t fut__fiber_stacks_mapped(void)
 
 /* ---- switching, annotated ---- */
 
-/* From the thread's context into f. */
-static void switch_in(struct fiber_thread *t, fut__fiber_t *f)
+/* From the thread's context into f; returns whether f has finished. With
+   no sanitizer this ends in a tail call of the switch, so the resumed side
+   returns straight to resume's caller. */
+static bool switch_in(struct fiber_thread *t, fut__fiber_t *f)
 {
 #ifdef FUT_TSAN
   t->tsan_fiber = __tsan_get_current_fiber();
@@ -200,51 +207,60 @@ static void switch_in(struct fiber_thread *t, fut__fiber_t *f)
 #ifdef FUT_ASAN
   __sanitizer_start_switch_fiber(&t->asan_fake, f->stack.lo, f->stack.size);
 #endif
-  fut__ctx_switch(&t->ctx, &f->ctx);
-#ifdef FUT_ASAN
+#if defined(FUT_ASAN) || defined(FUT_TSAN)
+  bool finished = fut__ctx_switch(&t->ctx, &f->ctx, false);
+#  ifdef FUT_ASAN
   t = thread_state();
   __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
+#  endif
+#  ifdef FUT_TSAN
+  if (finished) {
+    __tsan_destroy_fiber(f->tsan_fiber);
+    f->tsan_fiber = NULL;
+  }
+#  endif
+  return finished;
+#else
+  return fut__ctx_switch(&t->ctx, &f->ctx, false);
 #endif
 }
 
-/* From f back to the thread's context. A finished f passes NULL to ASan,
-   which then frees its fake stack. */
+/* From f back to the thread's context, whose resume returns `finished`.
+   A finished f passes NULL to ASan, which then frees its fake stack. */
 static void switch_out(struct fiber_thread *t, fut__fiber_t *f, bool finished)
 {
+  t->current = NULL;
 #ifdef FUT_TSAN
   __tsan_switch_to_fiber(t->tsan_fiber, 0);
 #endif
 #ifdef FUT_ASAN
   __sanitizer_start_switch_fiber(finished ? NULL : &f->asan_fake,
                                  t->asan_bottom, t->asan_size);
-#else
-  (void)finished;
 #endif
-  fut__ctx_switch(&f->ctx, &t->ctx);
+  fut__ctx_switch(&f->ctx, &t->ctx, finished);
 }
 
-/* Back in f after switch_out: tell ASan, which also says where the
-   thread's stack is (the first time, that is how we learn it). */
-static void arrived(struct fiber_thread *t, void *fake)
-{
 #ifdef FUT_ASAN
+/* Back in f from the thread's context: tell ASan, which also says where
+   the thread's stack is (the first time, that is how we learn it). */
+static void arrived(void *fake)
+{
+  struct fiber_thread *t = thread_state();
   __sanitizer_finish_switch_fiber(fake, &t->asan_bottom, &t->asan_size);
-#else
-  (void)t, (void)fake;
-#endif
 }
+#endif
 
 /* Where every fiber starts (fiber_ctx.h). It must never return: there is
    no frame to return to. */
 static void fiber_entry(void)
 {
-  struct fiber_thread *t = thread_state();
-  arrived(t, NULL);
-  fut__fiber_t *f = t->current;
+#ifdef FUT_ASAN
+  arrived(NULL);
+#endif
+  fut__fiber_t *f = thread_state()->current;
   f->fn(f->arg);
-  t = thread_state();
   f->state = F_DONE;
-  switch_out(t, f, true);
+  switch_out(thread_state(), f, true);
   abort(); /* resumed after finishing: cannot happen, resume asserts it */
 }
 
@@ -297,16 +313,7 @@ bool fut__fiber_resume(fut__fiber_t *f)
 #endif
   f->state = F_STARTED;
   t->current = f;
-  switch_in(t, f);
-  t = thread_state();
-  t->current = NULL;
-  if (f->state != F_DONE)
-    return false;
-#ifdef FUT_TSAN
-  __tsan_destroy_fiber(f->tsan_fiber);
-  f->tsan_fiber = NULL;
-#endif
-  return true;
+  return switch_in(t, f);
 }
 
 void fut__fiber_suspend(void)
@@ -315,11 +322,8 @@ void fut__fiber_suspend(void)
   fut__fiber_t *f = t->current;
   assert(f && "fut__fiber_suspend outside a fiber");
   switch_out(t, f, false);
-  t = thread_state();
 #ifdef FUT_ASAN
-  arrived(t, f->asan_fake);
-#else
-  arrived(t, NULL);
+  arrived(f->asan_fake);
 #endif
 }
 

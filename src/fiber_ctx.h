@@ -5,7 +5,9 @@
    function call, so the compiler has already saved every caller-saved
    register around it; fut__ctx_switch_asm pushes the callee-saved ones on
    the current stack, stores the stack pointer in *save, loads the other
-   stack pointer, pops that stack's registers and returns into it.
+   stack pointer, pops that stack's registers and returns into it, the
+   switch call there returning the `pass` argument of this one (fiber.c
+   passes "finished" that way, so that resuming is a tail call).
    - x86-64 System V (fiber_switch_x86_64.S): rbx, rbp, r12-r15, rsp, the
      MXCSR (its control bits: rounding, flush-to-zero, exception masks) and
      the x87 control word.
@@ -38,6 +40,7 @@
 #ifndef FUT_FIBER_CTX_H
 #define FUT_FIBER_CTX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "internal.h"
@@ -50,6 +53,7 @@ typedef void (*fut__ctx_entry)(void);
 
 typedef struct {
   ucontext_t uc;
+  bool pass; /* what fut__ctx_switch returns when this context resumes */
 } fut__ctx_t;
 
 /* Prepare ctx to run entry() on [stack, stack + size) when first switched
@@ -67,11 +71,16 @@ static inline void fut__ctx_make(fut__ctx_t *ctx, void *stack, size_t size,
   makecontext(&ctx->uc, entry, 0);
 }
 
-/* Save the running context in *from and continue *to. */
-static inline void fut__ctx_switch(fut__ctx_t *from, fut__ctx_t *to)
+/* Save the running context in *from and continue *to, whose own
+   fut__ctx_switch call then returns `pass`. Returns when switched back to,
+   with what that switch passed. */
+static inline bool fut__ctx_switch(fut__ctx_t *from, fut__ctx_t *to,
+                                   bool pass)
 {
+  to->pass = pass;
   if (swapcontext(&from->uc, &to->uc) != 0)
     abort();
+  return from->pass;
 }
 
 #else
@@ -83,7 +92,7 @@ typedef struct {
 /* The assembly (fiber_switch_<arch>.S): the first frame under top, and the
    switch. */
 FUT_INTERNAL void *fut__ctx_make_asm(void *top, fut__ctx_entry entry);
-FUT_INTERNAL void fut__ctx_switch_asm(void **save, void *to);
+FUT_INTERNAL bool fut__ctx_switch_asm(void **save, void *to, bool pass);
 
 static inline void fut__ctx_make(fut__ctx_t *ctx, void *stack, size_t size,
                                  fut__ctx_entry entry)
@@ -91,9 +100,10 @@ static inline void fut__ctx_make(fut__ctx_t *ctx, void *stack, size_t size,
   ctx->sp = fut__ctx_make_asm((char *)stack + size, entry);
 }
 
-static inline void fut__ctx_switch(fut__ctx_t *from, fut__ctx_t *to)
+static inline bool fut__ctx_switch(fut__ctx_t *from, fut__ctx_t *to,
+                                   bool pass)
 {
-  fut__ctx_switch_asm(&from->sp, to->sp);
+  return fut__ctx_switch_asm(&from->sp, to->sp, pass);
 }
 
 #endif

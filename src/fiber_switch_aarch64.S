@@ -43,8 +43,9 @@ fut__ctx_make_asm:
 	.cfi_endproc
 	.size	fut__ctx_make_asm, .-fut__ctx_make_asm
 
-/* void fut__ctx_switch_asm(void **save, void *to)
-   x0: where to store this stack's pointer; x1: the stack to continue.
+/* bool fut__ctx_switch_asm(void **save, void *to, bool pass)
+   x0: where to store this stack's pointer; x1: the stack to continue;
+   w2: what the call that suspended the other stack returns there.
    FPCR is written only when it differs: a write may stall the pipeline,
    and fibers almost never change their FP modes. */
 	.globl	fut__ctx_switch_asm
@@ -87,7 +88,8 @@ fut__ctx_switch_asm:
 	cmp	x9, x10
 	b.eq	1f
 	msr	fpcr, x9
-1:	add	sp, sp, #176
+1:	and	w0, w2, #0xff
+	add	sp, sp, #176
 	ret
 	.cfi_endproc
 	.size	fut__ctx_switch_asm, .-fut__ctx_switch_asm

@@ -1,10 +1,17 @@
 /* The fiber context switch for x86-64, System V ABI, ELF. fiber_ctx.h
    explains the design: what is saved, why not the signal mask, CET. */
 
+/* The switch returns into the other stack. A `ret` there always misses
+   the return-stack predictor (it predicts the caller on this stack), so
+   the switch pops the address and jumps to it instead, which the indirect
+   branch predictor learns. Under IBT (-fcf-protection) that jump would
+   need an endbr64 at every return site, so it stays a `ret` there. */
 #if defined(__CET__) && (__CET__ & 1)
 #  define ENTRY_BRANCH endbr64
+#  define RETURN ret
 #else
 #  define ENTRY_BRANCH
+#  define RETURN popq %rcx; .cfi_adjust_cfa_offset -8; jmp *%rcx
 #endif
 
 	.text
@@ -41,8 +48,9 @@ fut__ctx_make_asm:
 	.cfi_endproc
 	.size	fut__ctx_make_asm, .-fut__ctx_make_asm
 
-/* void fut__ctx_switch_asm(void **save, void *to)
-   rdi: where to store this stack's pointer; rsi: the stack to continue.
+/* bool fut__ctx_switch_asm(void **save, void *to, bool pass)
+   rdi: where to store this stack's pointer; rsi: the stack to continue;
+   dl: what the call that suspended the other stack returns there.
    Both stacks have the same layout below the return address, so the CFI
    stays right across the exchange of rsp. */
 	.globl	fut__ctx_switch_asm
@@ -74,6 +82,7 @@ fut__ctx_switch_asm:
 
 	ldmxcsr	(%rsp)
 	fldcw	4(%rsp)
+	movzbl	%dl, %eax
 	addq	$8, %rsp
 	.cfi_adjust_cfa_offset -8
 	popq	%r15
@@ -88,7 +97,7 @@ fut__ctx_switch_asm:
 	.cfi_adjust_cfa_offset -8
 	popq	%rbp
 	.cfi_adjust_cfa_offset -8
-	ret
+	RETURN
 	.cfi_endproc
 	.size	fut__ctx_switch_asm, .-fut__ctx_switch_asm
 

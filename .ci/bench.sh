@@ -15,4 +15,6 @@ for work in w1 w2 w4; do
     "$build/bench/bench" "$work" "$host" 1000 16
   done
 done
+# Fibers: every row once, small (Boost.Context's when it was found).
+"$build/bench/bench_fiber" 1000
 echo "bench: every workload ran"

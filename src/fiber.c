@@ -351,6 +351,7 @@ void fut__fiber_free(fut__fiber_t *f)
     return;
   assert(f->state != F_STARTED && "freeing a suspended fiber");
   struct fiber_thread *t = thread_state();
+  assert(t->fibers > 0 && "a fiber is freed on the thread that made it");
   if (--t->fibers == 0) {
     stack_unmap(t, &f->stack);
     pool_drain(t);

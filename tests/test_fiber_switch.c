@@ -561,7 +561,14 @@ static void test_no_stack_mapped(void **state)
   assert_int_equal(ta_live(), 0);
 }
 
-/* ---- the guard page: an overflow is a clean SIGSEGV ---- */
+/* ---- the guard page: an overflow is a clean SIGSEGV ----
+
+   In a forked child, which every setup observes the same way: the child's
+   own SIGSEGV handler runs first, also under ASan (which lets a program
+   install one: allow_user_segv_handler is on by default) and TSan, and
+   checks the faulting address; valgrind reports the fault in the child's
+   log and delivers it likewise. The recursion is not instrumented by ASan,
+   so its frames are on the fiber's real stack, not on a fake one. */
 
 static volatile uintptr_t guard_lo, guard_hi;
 static volatile int dive_stop;

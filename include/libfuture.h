@@ -303,6 +303,31 @@ FUT_API void fut_sender_free(fut_sender_t *s);
  * Following and continuations
  * ------------------------------------------------------------------------ */
 
+/* "Adopting" is how one future takes on another's outcome: a pending dst
+   adopts the done src's outcome as follows.
+   - A result becomes dst's result, borrowed: the same pointer, which stays
+     valid because dst holds a reference to src until dst is destroyed;
+     src's free_value stays src's.
+   - An exception becomes dst's (a new reference to the same object). The
+     duty to read it moves to dst: src's copy counts as retrieved, and dst
+     reports it if nobody reads it.
+   - A cancellation cancels dst with the same message.
+   fut_source(dst) then returns src. */
+
+/* Make the pending dst adopt src's outcome once src is done (now, if it is
+   already done: dst is then done when the call returns, its callbacks
+   deferred as always). While dst follows src, fut_cancel(dst, msg) also
+   cancels src with msg. If dst is completed some other way first, src's
+   outcome is simply not adopted. Takes a reference to src. FUT_OK;
+   FUT_EINVAL (NULL, dst == src, different loops); FUT_EINVALIDSTATE (dst
+   done, or already following); FUT_ENOTSUP (dst is a task); FUT_ENOMEM;
+   FUT_ELOOP if a callback could not be registered. Loop thread. */
+FUT_API int fut_follow(fut_t *dst, fut_t *src);
+/* The future whose outcome f adopted, borrowed (valid while f lives); NULL
+   if none: also while f still waits to adopt, and when f was completed
+   some other way. */
+FUT_API fut_t *fut_source(const fut_t *f);
+
 /* ------------------------------------------------------------------------
  * Combinators
  * ------------------------------------------------------------------------ */

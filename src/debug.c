@@ -74,6 +74,9 @@ int fut_describe(const fut_t *f, char *buf, size_t len)
 {
   if (!f || (!buf && len > 0))
     return FUT_EINVAL;
+  const fut_class_t *cls = fut__class(f);
+  if (cls && cls->describe)
+    return cls->describe(f, buf, len);
   out_t o = {buf, len, 0};
   size_t room;
   char *at;

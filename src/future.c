@@ -10,7 +10,9 @@
      each scheduled callback holds its own, so a hook that drops the
      caller's reference cannot free it under us;
    - nothing reads the future after the pass releases its pin. */
+#include <assert.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -23,6 +25,20 @@ fut_t *fut_create(fut_loop_t *loop)
     return NULL;
   *f = (fut_t){.loop = loop, .refs = 1, .state = FUT_PENDING};
   return f;
+}
+
+fut_t *fut__create_ext(fut_loop_t *loop, const fut_class_t *cls, size_t size)
+{
+  if (!loop || !loop->call_soon)
+    return NULL;
+  struct fut_ext *x = fut__malloc(size);
+  if (!x)
+    return NULL;
+  memset(x, 0, size);
+  x->base = (fut_t){.loop = loop, .refs = 1, .state = FUT_PENDING,
+                    .flags = FUT_F_EXT};
+  x->cls = cls;
+  return &x->base;
 }
 
 fut_t *fut_ref(fut_t *f)
@@ -64,36 +80,71 @@ static void report_never_retrieved(fut_t *f)
   fut__report(f->loop, f, f->u.exc, msg);
 }
 
-/* The last reference is gone. Host code may still run from here (the
-   exception handler, destroy_data), so the future is pinned meanwhile; if
-   that code took a reference, or scheduled a callback holding one, the
-   future lives on and a later unref finishes the job (a report is never
-   repeated: its flag is cleared first). The usual death, a done future
-   whose exception (if any) was read, skips all that. */
-void fut__destroy(fut_t *f)
+/* Free a future whose last reference is gone and whose host code (report,
+   destroy_data) has run. Returns the future it held a reference to, if
+   any, for the caller to drop: an adopted source, or what an extension
+   hands back. */
+static fut_t *release(fut_t *f)
 {
-  if (FUT_UNLIKELY((f->flags & FUT_F_LOG_EXC) || f->state == FUT_PENDING)) {
-    f->refs = 1;
-    if (f->flags & FUT_F_LOG_EXC) {
-      f->flags &= (uint8_t)~FUT_F_LOG_EXC;
-      report_never_retrieved(f);
+  fut_t *next = NULL;
+  if (f->flags & FUT_F_ADOPTED)
+    next = f->u.adopted.src;
+  if (f->state == FUT_CANCELLED || (f->flags & FUT_F_EXC))
+    fut_exc_unref(f->u.exc);
+  else if (f->state == FUT_FINISHED && !(f->flags & FUT_F_ADOPTED) &&
+           f->u.result.free_value)
+    f->u.result.free_value(f->u.result.value);
+  const fut_class_t *cls = fut__class(f);
+  if (cls && cls->finalize) {
+    fut_t *held = cls->finalize(f);
+    assert(!(held && next)); /* the class contract: one or the other */
+    if (held)
+      next = held;
+  }
+  fut__free(f->more);
+  fut__free(f);
+  return next;
+}
+
+/* Host code may still run from here (the exception handler, destroy_data),
+   so the future is pinned meanwhile; if that code took a reference, or
+   scheduled a callback holding one, the future lives on and a later unref
+   finishes the job (a report is never repeated: its flag is cleared
+   first). What a future held is released in a loop, not by recursion, so
+   that a chain of 10^5 followers dies on a small stack. */
+static FUT_NOINLINE void destroy_slow(fut_t *f)
+{
+  for (;;) {
+    if ((f->flags & FUT_F_LOG_EXC) || f->state == FUT_PENDING) {
+      f->refs = 1;
+      if (f->flags & FUT_F_LOG_EXC) {
+        f->flags &= (uint8_t)~FUT_F_LOG_EXC;
+        report_never_retrieved(f);
+      }
+      destroy_pending_callbacks(f);
+      if (--f->refs != 0)
+        return;
     }
-    destroy_pending_callbacks(f);
-    if (--f->refs != 0)
+    f = release(f);
+    if (!f || --f->refs != 0)
       return;
   }
-  switch (f->state) {
-  case FUT_PENDING:
-    break;
-  case FUT_FINISHED:
-    if (f->flags & FUT_F_EXC)
-      fut_exc_unref(f->u.exc);
-    else if (f->u.result.free_value)
+}
+
+/* The last reference is gone. The usual death, a plain future done with a
+   result or a read exception, takes the straight path. */
+void fut__destroy(fut_t *f)
+{
+  if (FUT_UNLIKELY((f->flags & (FUT_F_LOG_EXC | FUT_F_EXT | FUT_F_ADOPTED)) ||
+                   f->state == FUT_PENDING)) {
+    destroy_slow(f);
+    return;
+  }
+  if (f->state == FUT_FINISHED && !(f->flags & FUT_F_EXC)) {
+    if (f->u.result.free_value)
       f->u.result.free_value(f->u.result.value);
-    break;
-  default:
+  } else {
     fut_exc_unref(f->u.exc);
-    break;
   }
   fut__free(f->more);
   fut__free(f);
@@ -139,7 +190,7 @@ static inline detached_t detach(fut_t *f)
 {
   detached_t d = {(f->flags & FUT_F_CB0) != 0, f->u.cb0.context,
                   f->u.cb0.destroy};
-  f->flags &= (uint8_t)~FUT_F_CB0;
+  f->flags &= (uint8_t)~(FUT_F_CB0 | FUT_F_FOLLOW);
   return d;
 }
 
@@ -234,10 +285,8 @@ static inline void schedule(fut_t *f, detached_t d)
     refused_cb0(f, d.cb0_destroy);
 }
 
-int fut_set_result(fut_t *f, void *value, fut_free_fn free_value)
+int fut__set_result(fut_t *f, void *value, fut_free_fn free_value)
 {
-  if (FUT_UNLIKELY(!f))
-    return FUT_EINVAL;
   if (FUT_UNLIKELY(f->state != FUT_PENDING))
     return FUT_EINVALIDSTATE;
   detached_t d = detach(f);
@@ -248,10 +297,23 @@ int fut_set_result(fut_t *f, void *value, fut_free_fn free_value)
   return FUT_OK;
 }
 
-int fut_set_exception(fut_t *f, fut_exc_t *exc)
+static bool outcome_is_private(const fut_t *f)
 {
-  if (!f)
+  const fut_class_t *cls = fut__class(f);
+  return cls && cls->outcome_is_private;
+}
+
+int fut_set_result(fut_t *f, void *value, fut_free_fn free_value)
+{
+  if (FUT_UNLIKELY(!f))
     return FUT_EINVAL;
+  if (FUT_UNLIKELY(outcome_is_private(f)))
+    return FUT_ENOTSUP;
+  return fut__set_result(f, value, free_value);
+}
+
+int fut__set_exception(fut_t *f, fut_exc_t *exc)
+{
   /* asyncio checks the state first: a done future says so even for NULL. */
   if (f->state != FUT_PENDING)
     return FUT_EINVALIDSTATE;
@@ -266,16 +328,89 @@ int fut_set_exception(fut_t *f, fut_exc_t *exc)
   return FUT_OK;
 }
 
-int fut__cancel_with(fut_t *f, fut_exc_t *exc)
+int fut_set_exception(fut_t *f, fut_exc_t *exc)
 {
-  f->flags &= (uint8_t)~FUT_F_LOG_EXC;
-  if (f->state != FUT_PENDING)
-    return 0;
+  if (!f)
+    return FUT_EINVAL;
+  if (outcome_is_private(f))
+    return FUT_ENOTSUP;
+  return fut__set_exception(f, exc);
+}
+
+int fut__adopt(fut_t *dst, fut_t *src)
+{
+  if (dst->state != FUT_PENDING)
+    return FUT_EINVALIDSTATE;
+  detached_t d = detach(dst);
+  if (src->state == FUT_CANCELLED) {
+    /* Immutable, so sharing the CancelledError copies the message. */
+    dst->u.adopted.outcome = fut_exc_ref(src->u.exc);
+    dst->state = FUT_CANCELLED;
+  } else if (src->flags & FUT_F_EXC) {
+    dst->u.adopted.outcome = fut_exc_ref(src->u.exc);
+    src->flags &= (uint8_t)~FUT_F_LOG_EXC; /* the duty moves to dst */
+    dst->flags |= FUT_F_EXC | FUT_F_LOG_EXC;
+    dst->state = FUT_FINISHED;
+  } else {
+    dst->u.adopted.outcome = src->u.result.value;
+    dst->state = FUT_FINISHED;
+  }
+  dst->u.adopted.src = fut_ref(src);
+  dst->flags |= FUT_F_ADOPTED;
+  int rc = dst->state == FUT_CANCELLED ? 1 : FUT_OK;
+  schedule(dst, d);
+  return rc;
+}
+
+/* Cancel a pending future with `exc` (the future takes it). */
+static int cancel_with(fut_t *f, fut_exc_t *exc)
+{
   detached_t d = detach(f);
   f->u.exc = exc;
   f->state = FUT_CANCELLED;
   schedule(f, d);
   return 1;
+}
+
+/* Down a chain of followers: each is cancelled, then the source it follows.
+   Each next one is pinned while the one before is cancelled, because
+   cancelling runs host hooks. */
+static int cancel_chain(fut_t *f, fut_exc_t *exc, bool use_hook)
+{
+  int rc = -1;
+  fut_t *pinned = NULL;
+  while (f) {
+    fut_t *next = NULL;
+    int r;
+    const fut_class_t *cls = fut__class(f);
+    if (f->state != FUT_PENDING) {
+      f->flags &= (uint8_t)~FUT_F_LOG_EXC;
+      r = 0;
+    } else if (use_hook && cls && cls->cancel) {
+      r = cls->cancel(f, exc);
+    } else {
+      if (f->flags & FUT_F_FOLLOW)
+        next = fut_ref(fut__followed(f));
+      r = cancel_with(f, fut_exc_ref(exc));
+    }
+    if (rc < 0)
+      rc = r;
+    fut_unref(pinned);
+    pinned = next;
+    f = next;
+    use_hook = true;
+  }
+  return rc;
+}
+
+int fut__cancel_exc(fut_t *f, fut_exc_t *exc)
+{
+  return cancel_chain(f, exc, true);
+}
+
+int fut__cancel_default(fut_t *f, fut_exc_t *exc)
+{
+  return cancel_chain(f, exc, false);
 }
 
 int fut_cancel(fut_t *f, const char *msg)
@@ -294,7 +429,9 @@ int fut_cancel(fut_t *f, const char *msg)
     if (!exc)
       return FUT_ENOMEM;
   }
-  return fut__cancel_with(f, exc);
+  int rc = fut__cancel_exc(f, exc);
+  fut_exc_unref(exc);
+  return rc;
 }
 
 const char *fut_cancel_message(const fut_t *f)
@@ -486,6 +623,18 @@ size_t fut_remove_done_callback(fut_t *f, fut_done_fn fn, void *data)
     v->len = kept;
   }
   return removed;
+}
+
+void *fut__callback_data(const fut_t *f, fut_done_fn fn)
+{
+  if (f->state != FUT_PENDING)
+    return NULL;
+  if ((f->flags & FUT_F_CB0) && f->cb0_fn == fn)
+    return f->cb0_data;
+  for (uint32_t i = 0; f->more && i < f->more->len; i++)
+    if (f->more->items[i].fn == fn)
+      return f->more->items[i].data;
+  return NULL;
 }
 
 /* ---- debugging ----------------------------------------------------------- */

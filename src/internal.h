@@ -96,7 +96,10 @@ struct fut_cbvec {
 enum {
   FUT_F_CB0 = 1,     /* the inline slot holds a pending callback */
   FUT_F_EXC = 2,     /* FINISHED with an exception (else with a result) */
-  FUT_F_LOG_EXC = 4  /* the exception was never retrieved */
+  FUT_F_LOG_EXC = 4, /* the exception was never retrieved */
+  FUT_F_EXT = 8,     /* a struct fut_ext: the library made it, with a class */
+  FUT_F_ADOPTED = 16, /* done by adopting u.adopted.src's outcome */
+  FUT_F_FOLLOW = 32  /* pending, following a source (follow.c) */
 };
 
 /* 56 bytes on LP64, one allocation (malloc's 64-byte size class). The
@@ -123,9 +126,79 @@ struct fut {
       fut_free_fn free_value;
     } result;    /* FINISHED without FUT_F_EXC */
     fut_exc_t *exc; /* FINISHED with FUT_F_EXC, or the CANCELLED error */
+    struct {
+      void *outcome; /* the value (borrowed) or exc (a reference) above */
+      fut_t *src;    /* FUT_F_ADOPTED: a reference, never a free_value */
+    } adopted;
   } u;
   struct fut_cbvec *more;
 };
+
+/* A future the library made for a purpose of its own (a combinator, a
+   task, a timer, a job): struct fut_ext and what its module adds, in one
+   block. The class tells the core what differs from a plain future; every
+   hook may be NULL. */
+typedef struct fut_class {
+  /* fut_cancel() on it while pending, instead of the plain cancel (which
+     the hook may call: fut__cancel_default). `exc` is the CancelledError
+     carrying the message, borrowed: the hook takes references of its own,
+     so a cancel that propagates never allocates. Returns 1 or 0, as
+     fut_cancel does. */
+  int (*cancel)(fut_t *f, fut_exc_t *exc);
+  /* The last reference is gone, the outcome released: release what the
+     extension holds. May return one future whose reference the caller
+     drops after freeing f, so that chains die iteratively, not by
+     recursion; only if f did not adopt (an adopter already hands back its
+     source that way). */
+  fut_t *(*finalize)(fut_t *f);
+  /* fut_describe(), instead of the future's text. */
+  int (*describe)(const fut_t *f, char *buf, size_t len);
+  /* fut_set_result() and fut_set_exception() say FUT_ENOTSUP (a task's
+     outcome is its body's). */
+  bool outcome_is_private;
+} fut_class_t;
+
+struct fut_ext {
+  fut_t base;
+  const fut_class_t *cls;
+};
+
+/* A new pending extended future of `size` bytes (>= sizeof(struct
+   fut_ext)), zeroed past the header, with one reference; NULL if loop or
+   its call_soon is NULL, or out of memory. */
+FUT_INTERNAL fut_t *fut__create_ext(fut_loop_t *loop, const fut_class_t *cls,
+                                    size_t size);
+
+static inline const fut_class_t *fut__class(const fut_t *f)
+{
+  return (f->flags & FUT_F_EXT) ? ((const struct fut_ext *)f)->cls : NULL;
+}
+
+/* Complete f as fut_set_result / fut_set_exception do, whatever its class
+   says: for the module that owns an extended future. Same returns. */
+FUT_INTERNAL int fut__set_result(fut_t *f, void *value, fut_free_fn free_value);
+FUT_INTERNAL int fut__set_exception(fut_t *f, fut_exc_t *exc);
+/* fut_cancel() with a ready CancelledError (borrowed): the class hook, or
+   the plain cancel, and a follower cancels its source, and so on down the
+   chain (iteratively). 1 if f was cancelled (or its hook accepted), 0 if
+   it was done. Never allocates. */
+FUT_INTERNAL int fut__cancel_exc(fut_t *f, fut_exc_t *exc);
+/* The same without f's own class hook: what a hook calls to cancel its
+   future for real. */
+FUT_INTERNAL int fut__cancel_default(fut_t *f, fut_exc_t *exc);
+/* The data of f's first pending registration of fn, or NULL. */
+FUT_INTERNAL void *fut__callback_data(const fut_t *f, fut_done_fn fn);
+
+/* ---- following (future.c: adopting; follow.c: following) ---- */
+
+/* The pending dst adopts the done src's outcome: a result is borrowed
+   (dst keeps a reference to src), an exception is shared (the duty to read
+   it moves to dst), a cancellation is copied. Returns what completing dst
+   returns: FUT_OK (1 for a cancel), or FUT_EINVALIDSTATE if dst is done. */
+FUT_INTERNAL int fut__adopt(fut_t *dst, fut_t *src);
+/* The source a following f would cancel: fut_cancel() of a follower
+   cancels its source too. Called by the core on a FUT_F_FOLLOW future. */
+FUT_INTERNAL fut_t *fut__followed(const fut_t *f);
 
 /* The last reference is gone (see fut__unref). */
 FUT_INTERNAL void fut__destroy(fut_t *f);
@@ -138,10 +211,6 @@ static inline void fut__unref(fut_t *f)
     fut__destroy(f);
 }
 
-/* Cancel a pending future with `exc` (a CancelledError whose message is the
-   cancel message; the future takes it). Returns 1, or 0 if already done
-   (exc left to the caller). Never allocates. */
-FUT_INTERNAL int fut__cancel_with(fut_t *f, fut_exc_t *exc);
 /* The status for a call whose loop hook refused the work: a hook that says
    FUT_ENOMEM is passed through (a retry may succeed), any other nonzero
    return means FUT_ELOOP. */

@@ -60,8 +60,8 @@ static void apply(void *arg)
       fut_exc_unref(s->exc);
     break;
   case SEND_CANCEL:
-    if (fut__cancel_with(s->f, s->exc) != 1)
-      fut_exc_unref(s->exc);
+    fut__cancel_exc(s->f, s->exc);
+    fut_exc_unref(s->exc);
     break;
   }
   fut_sender_free(s);

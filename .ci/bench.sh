@@ -20,4 +20,6 @@ for work in arm fire; do
     "$build/bench/bench_timers" "$work" "$host" 1000
   done
 done
+# Fibers: every row once, small (Boost.Context's when it was found).
+"$build/bench/bench_fiber" 1000
 echo "bench: every workload ran"

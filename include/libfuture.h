@@ -388,7 +388,8 @@ FUT_API fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop,
                                fut_job_fn fn, void *arg, fut_free_fn free_arg,
                                fut_free_fn free_result);
 /* Inside a running job: true once its future was cancelled. False on any
-   other thread. Any thread. */
+   other thread. It takes the pool's lock: call it between chunks of work,
+   not in a tight loop. Any thread. */
 FUT_API bool fut_job_cancelled(void);
 /* Refuse new jobs (fut_pool_submit returns NULL from now on); then either
    let the workers run every queued job or, with cancel_queued, take them

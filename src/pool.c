@@ -7,8 +7,9 @@
      alone: the pool's reference is taken in fut_pool_submit and dropped by
      `deliver`, which the worker hands to call_soon_threadsafe, or by the
      cancel hook, both on the loop thread;
-   - the queue links and `state` are guarded by the pool lock; `cancelled`
-     is atomic, for fut_job_cancelled() in the running job;
+   - the queue links, `state` and `cancelled` are guarded by the pool
+     lock (fut_job_cancelled() takes it too: a plain lock, unlike an
+     atomic flag, is something race checkers such as helgrind follow);
    - the outcome is written by the worker before the hand-off, which
      publishes it (the loop's call_soon_threadsafe synchronises).
    The block lives as long as the future, which the pool's reference keeps
@@ -54,7 +55,7 @@ typedef struct job {
   /* under the pool lock */
   struct job *next, *prev;
   job_state_t state;
-  atomic_bool cancelled;
+  bool cancelled;
   /* written before the hand-off */
   job_outcome_t outcome;
   void *value;
@@ -175,7 +176,7 @@ static int job_cancel(fut_t *f, fut_exc_t *exc)
       j->state = JOB_GONE;
       removed = true;
     } else if (j->state == JOB_RUNNING) {
-      atomic_store_explicit(&j->cancelled, true, memory_order_relaxed);
+      j->cancelled = true;
     }
     pthread_mutex_unlock(&p->lock);
   }
@@ -209,7 +210,6 @@ fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
   j->arg = arg;
   j->free_arg = free_arg;
   j->free_result = free_result;
-  atomic_init(&j->cancelled, false);
   pthread_mutex_lock(&pool->lock);
   if (pool->state != POOL_OPEN) {
     pthread_mutex_unlock(&pool->lock);
@@ -240,7 +240,12 @@ fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
 bool fut_job_cancelled(void)
 {
   job_t *j = current_job;
-  return j && atomic_load_explicit(&j->cancelled, memory_order_relaxed);
+  if (!j)
+    return false;
+  pthread_mutex_lock(&current_pool->lock);
+  bool cancelled = j->cancelled;
+  pthread_mutex_unlock(&current_pool->lock);
+  return cancelled;
 }
 
 /* With the lock held: the next job, or NULL when the pool is closing and
@@ -309,7 +314,7 @@ static void *worker(void *arg)
     run(j);
     pthread_mutex_lock(&p->lock);
     j->state = JOB_FINISHED;
-    bool cancelled = atomic_load_explicit(&j->cancelled, memory_order_relaxed);
+    bool cancelled = j->cancelled;
     if (p->head) {
       job_t *next = next_job(p);
       pthread_mutex_unlock(&p->lock);

@@ -15,4 +15,6 @@ for work in w1 w2 w4; do
     "$build/bench/bench" "$work" "$host" 1000 16
   done
 done
+# The worker pools' table, tiny: 100 jobs, 10 round trips, one run each.
+"$build/bench/bench_pool" 100 10 1
 echo "bench: every workload ran"

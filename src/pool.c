@@ -25,9 +25,12 @@
 
 #include "internal.h"
 
+/* A worker taking a job writes nothing into it under the lock (the cache
+   miss would lengthen the critical section the submitting loop waits on):
+   a job is running when it is JOB_WAITING and its ticket is below the
+   pool's `taken`. */
 typedef enum {
-  JOB_QUEUED,   /* in the queue */
-  JOB_RUNNING,  /* a worker runs fn */
+  JOB_WAITING,  /* queued, or running */
   JOB_FINISHED, /* fn returned */
   JOB_GONE      /* taken off the queue unrun */
 } job_state_t;
@@ -46,20 +49,23 @@ typedef struct job {
   /* loop thread: NULL once the job no longer holds the pool */
   fut_pool_t *pool;
   void *context;
-  /* set before queueing; the worker reads these, never the future part */
-  fut_loop_t *loop;
+  /* set before queueing; of the future part, the worker reads only its
+     loop, which never changes */
   fut_job_fn fn;
   void *arg;
   fut_free_fn free_arg;
   fut_free_fn free_result;
-  /* under the pool lock */
+  /* under the pool lock; the head's prev is stale */
   struct job *next, *prev;
-  job_state_t state;
+  uint64_t ticket; /* submit order */
+  uint8_t state;   /* job_state_t */
   bool cancelled;
   /* written before the hand-off */
-  job_outcome_t outcome;
-  void *value;
-  fut_exc_t *exc;
+  uint8_t outcome; /* job_outcome_t */
+  union {
+    void *value;
+    fut_exc_t *exc;
+  } u;
 } job_t;
 
 struct fut_pool {
@@ -67,13 +73,20 @@ struct fut_pool {
   pthread_cond_t work;   /* workers wait for jobs */
   pthread_cond_t closed; /* shutdown callers wait for the first one */
   job_t *head, *tail;    /* FIFO, doubly linked for the cancel hook */
+  uint64_t tickets;      /* handed out */
+  uint64_t taken;        /* the last taken job's ticket + 1 */
   job_t *stranded;       /* refused hand-offs, linked through next */
   /* An upper bound of the workers waiting with no wake-up on its way, so
      that a burst of submits signals once per sleeper, not once per job. */
   unsigned sleepers;
   pool_state_t state;
   unsigned nthreads;
+  /* On a cache line of its own (the block is only 16-byte aligned, hence
+     the padding on both sides): loop threads drop it outside the lock,
+     and must not steal the lock's line from the workers. */
+  char pad_before[64];
   atomic_size_t refs;
+  char pad_after[64 - sizeof(atomic_size_t)];
   pthread_t threads[];
 };
 
@@ -89,6 +102,18 @@ static void pool_release(fut_pool_t *p)
   pthread_cond_destroy(&p->work);
   pthread_mutex_destroy(&p->lock);
   fut__free(p);
+}
+
+/* Wake-ups: the loop thread signals only for a job pushed onto an empty
+   queue; a worker that takes a job with more queued behind it wakes the
+   next sleeper. So a burst of submits costs the loop one signal, not one
+   system call per job, and the workers still fan out. Signals are sent
+   after unlocking, so that the woken worker does not find the lock held. */
+static void unlock_and_wake(fut_pool_t *p, bool wake)
+{
+  pthread_mutex_unlock(&p->lock);
+  if (wake)
+    pthread_cond_signal(&p->work);
 }
 
 /* ---- the loop's side ---- */
@@ -111,13 +136,13 @@ static void deliver(void *arg)
   fut_t *f = &j->x.base;
   switch (j->outcome) {
   case OUT_RESULT:
-    if (fut__set_result(f, j->value, j->free_result) != FUT_OK &&
+    if (fut__set_result(f, j->u.value, j->free_result) != FUT_OK &&
         j->free_result)
-      j->free_result(j->value);
+      j->free_result(j->u.value);
     break;
   case OUT_EXCEPTION:
-    if (fut__set_exception(f, j->exc) != FUT_OK)
-      fut_exc_unref(j->exc);
+    if (fut__set_exception(f, j->u.exc) != FUT_OK)
+      fut_exc_unref(j->u.exc);
     break;
   case OUT_CANCEL:
     fut__cancel_default(f, &fut__cancelled_plain);
@@ -132,7 +157,8 @@ static void deliver(void *arg)
    the caller must not touch it again. */
 static int hand_off(job_t *j)
 {
-  return j->loop->call_soon_threadsafe(j->loop, deliver, j, j->context);
+  fut_loop_t *loop = j->x.base.loop;
+  return loop->call_soon_threadsafe(loop, deliver, j, j->context);
 }
 
 /* The loop refused the hand-off: the outcome has no taker, and the
@@ -141,9 +167,9 @@ static int hand_off(job_t *j)
 static void strand(fut_pool_t *p, job_t *j)
 {
   if (j->outcome == OUT_RESULT && j->free_result)
-    j->free_result(j->value);
+    j->free_result(j->u.value);
   else if (j->outcome == OUT_EXCEPTION)
-    fut_exc_unref(j->exc);
+    fut_exc_unref(j->u.exc);
   j->outcome = OUT_CANCEL;
   pthread_mutex_lock(&p->lock);
   j->next = p->stranded;
@@ -153,14 +179,15 @@ static void strand(fut_pool_t *p, job_t *j)
 
 static void unlink_job(fut_pool_t *p, job_t *j)
 {
-  if (j->prev)
-    j->prev->next = j->next;
-  else
+  bool head = j == p->head;
+  if (head)
     p->head = j->next;
-  if (j->next)
+  else
+    j->prev->next = j->next;
+  if (j != p->tail)
     j->next->prev = j->prev;
   else
-    p->tail = j->prev;
+    p->tail = head ? NULL : j->prev;
 }
 
 /* fut_cancel() on a pending job future, on its loop's thread. */
@@ -171,11 +198,11 @@ static int job_cancel(fut_t *f, fut_exc_t *exc)
   bool removed = false;
   if (p) {
     pthread_mutex_lock(&p->lock);
-    if (j->state == JOB_QUEUED) {
+    if (j->state == JOB_WAITING && j->ticket >= p->taken) {
       unlink_job(p, j);
       j->state = JOB_GONE;
       removed = true;
-    } else if (j->state == JOB_RUNNING) {
+    } else if (j->state == JOB_WAITING) {
       j->cancelled = true;
     }
     pthread_mutex_unlock(&p->lock);
@@ -205,7 +232,6 @@ fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
     return NULL;
   job_t *j = (job_t *)(void *)f;
   j->context = loop->current_context ? loop->current_context(loop) : NULL;
-  j->loop = loop;
   j->fn = fn;
   j->arg = arg;
   j->free_arg = free_arg;
@@ -220,18 +246,18 @@ fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
   f->refs++;
   j->pool = pool;
   atomic_fetch_add_explicit(&pool->refs, 1, memory_order_relaxed);
-  j->state = JOB_QUEUED;
+  j->state = JOB_WAITING;
+  j->ticket = pool->tickets++;
   j->prev = pool->tail;
+  bool wake = !pool->head && pool->sleepers > 0;
   if (pool->tail)
     pool->tail->next = j;
   else
     pool->head = j;
   pool->tail = j;
-  if (pool->sleepers > 0) {
+  if (wake)
     pool->sleepers--;
-    pthread_cond_signal(&pool->work);
-  }
-  pthread_mutex_unlock(&pool->lock);
+  unlock_and_wake(pool, wake);
   return f;
 }
 
@@ -249,8 +275,9 @@ bool fut_job_cancelled(void)
 }
 
 /* With the lock held: the next job, or NULL when the pool is closing and
-   the queue is empty. Sleeps while there is nothing to do. */
-static job_t *next_job(fut_pool_t *p)
+   the queue is empty. Sleeps while there is nothing to do. *wake: a
+   sleeper was claimed for the jobs behind it. */
+static job_t *take(fut_pool_t *p, bool *wake)
 {
   while (!p->head && p->state == POOL_OPEN) {
     p->sleepers++;
@@ -259,12 +286,13 @@ static job_t *next_job(fut_pool_t *p)
   job_t *j = p->head;
   if (j) {
     p->head = j->next;
-    if (p->head)
-      p->head->prev = NULL;
-    else
+    if (!p->head)
       p->tail = NULL;
-    j->state = JOB_RUNNING;
+    p->taken = j->ticket + 1;
   }
+  *wake = p->head && p->sleepers > 0;
+  if (*wake)
+    p->sleepers--;
   return j;
 }
 
@@ -278,10 +306,10 @@ static void run(job_t *j)
     j->free_arg(j->arg);
   if (exc) {
     j->outcome = OUT_EXCEPTION;
-    j->exc = exc;
+    j->u.exc = exc;
   } else {
     j->outcome = OUT_RESULT;
-    j->value = value;
+    j->u.value = value;
   }
 }
 
@@ -291,9 +319,9 @@ static void finish(fut_pool_t *p, job_t *j, bool cancelled)
 {
   if (cancelled) {
     if (j->outcome == OUT_RESULT && j->free_result)
-      j->free_result(j->value);
+      j->free_result(j->u.value);
     else if (j->outcome == OUT_EXCEPTION)
-      fut_exc_unref(j->exc);
+      fut_exc_unref(j->u.exc);
     j->outcome = OUT_NONE;
   }
   if (hand_off(j) != 0)
@@ -307,28 +335,26 @@ static void *worker(void *arg)
 {
   fut_pool_t *p = arg;
   current_pool = p;
+  bool wake;
   pthread_mutex_lock(&p->lock);
-  job_t *j = next_job(p);
+  job_t *j = take(p, &wake);
+  unlock_and_wake(p, wake);
   while (j) {
-    pthread_mutex_unlock(&p->lock);
     run(j);
     pthread_mutex_lock(&p->lock);
     j->state = JOB_FINISHED;
     bool cancelled = j->cancelled;
-    if (p->head) {
-      job_t *next = next_job(p);
-      pthread_mutex_unlock(&p->lock);
-      finish(p, j, cancelled);
+    wake = false;
+    job_t *next = p->head ? take(p, &wake) : NULL;
+    unlock_and_wake(p, wake);
+    finish(p, j, cancelled);
+    if (!next) {
       pthread_mutex_lock(&p->lock);
-      j = next;
-    } else {
-      pthread_mutex_unlock(&p->lock);
-      finish(p, j, cancelled);
-      pthread_mutex_lock(&p->lock);
-      j = next_job(p);
+      next = take(p, &wake);
+      unlock_and_wake(p, wake);
     }
+    j = next;
   }
-  pthread_mutex_unlock(&p->lock);
   return NULL;
 }
 

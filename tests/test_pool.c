@@ -467,6 +467,21 @@ static void test_cancel_after_fn_returned(void **state)
   fut_pool_free(p);
 }
 
+static void test_cancel_after_fn_failed(void **state)
+{
+  (void)state;
+  fut_pool_t *p = new_pool(1);
+  fut_t *f = submit(p, job_fail, 1);
+  px_wait_handoffs(1);
+  assert_int_equal(fut_cancel(f, NULL), 1);
+  drain();
+  assert_true(fut_cancelled(f));
+  assert_int_equal(tv_freed(1 + RES), 1); /* the exception's payload */
+  assert_true(freed_on_main(1 + RES));
+  fut_unref(f);
+  fut_pool_free(p);
+}
+
 static void test_cancel_after_done_is_zero(void **state)
 {
   (void)state;
@@ -642,6 +657,36 @@ static void test_shutdown_cancel_queued(void **state)
   fut_unref(a);
   fut_pool_free(p);
   assert_int_equal(tv_freed(9), 0);
+}
+
+/* The cancels a shutdown sends are refused too: nothing leaks, the
+   futures stay pending. */
+static void test_shutdown_cancel_refused(void **state)
+{
+  (void)state;
+  fut_pool_t *p = new_pool(1);
+  fut_t *a = submit(p, job_gated, 0);
+  wait_sem(&started);
+  fut_t *b = submit(p, job_echo, 1);
+  atomic_store(&px.refuse_all, 1);
+  shut_t s = {p, true, -100, main_thread};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, shutdown_main, &s), 0);
+  px_wait_handoffs(1); /* b's cancel, refused */
+  assert_int_equal(tv_freed(1), 1);
+  sem_post(&gate);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(s.rc, FUT_OK);
+  /* a's outcome refused once, b's cancel once, then both once more. */
+  assert_int_equal(atomic_load(&px.handoffs), 4);
+  assert_int_equal(tv_freed(0 + RES), 1);
+  assert_int_equal(atomic_load(&ran[1]), 0);
+  drain();
+  assert_false(fut_done(a));
+  assert_false(fut_done(b));
+  fut_unref(a);
+  fut_unref(b);
+  fut_pool_free(p);
 }
 
 /* A cancel by the user and one by shutdown on the same job: one wins. */
@@ -1134,6 +1179,7 @@ int main(void)
       T(test_cancel_running_sets_flag_and_drops_result),
       T(test_cancel_running_drops_exception),
       T(test_cancel_after_fn_returned),
+      T(test_cancel_after_fn_failed),
       T(test_cancel_after_done_is_zero),
       T(test_cancel_through_a_follower),
       T(test_refused_handoff_drops_on_worker),
@@ -1141,6 +1187,7 @@ int main(void)
       T(test_closed_loop),
       T(test_shutdown_runs_queue_then_refuses),
       T(test_shutdown_cancel_queued),
+      T(test_shutdown_cancel_refused),
       T(test_shutdown_cancel_then_user_cancel),
       T(test_shutdown_from_worker_refused),
       T(test_concurrent_shutdowns),

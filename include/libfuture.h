@@ -381,9 +381,10 @@ FUT_API fut_pool_t *fut_pool_new(unsigned threads);
    out of memory), on the loop's thread when the cancel came after fn
    returned. A refused hand-off leaves the future pending; see
    fut_pool_shutdown. NULL (nothing taken) if pool, loop or fn is NULL,
-   the loop has no call_soon_threadsafe, the pool is shut down, or out of
-   memory. The loop's thread; the context is the loop's current one now.
-   The loop must outlive the job: shut the pool down before freeing it. */
+   the loop has no call_soon_threadsafe, the pool is shutting down, or
+   out of memory. The loop's thread; the outcome is applied in the loop's
+   current context as it is now. The loop must outlive the job: shut the
+   pool down before freeing the loop. */
 FUT_API fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop,
                                fut_job_fn fn, void *arg, fut_free_fn free_arg,
                                fut_free_fn free_result);
@@ -399,10 +400,9 @@ FUT_API bool fut_job_cancelled(void);
    hand-off is offered to it once more, as a cancel of its future; if the
    loop refuses again, the pool's reference to that (pending) future is
    dropped here, so call this on that loop's thread or once that thread no
-   longer uses the future. Concurrent
-   calls wait for the first; later ones return at once. FUT_OK, FUT_EINVAL
-   (NULL), FUT_EINVALIDSTATE on one of this pool's workers (it would wait
-   for itself). Any other thread. */
+   longer uses the future. Concurrent calls wait for the first; later ones
+   return at once. FUT_OK, FUT_EINVAL (NULL), FUT_EINVALIDSTATE on one of
+   this pool's workers (it would wait for itself). Any other thread. */
 FUT_API int fut_pool_shutdown(fut_pool_t *pool, bool cancel_queued);
 /* fut_pool_shutdown(pool, false) if not done yet, then release the pool.
    Memory that job futures still need (outcomes on their way to a loop)
@@ -417,8 +417,8 @@ FUT_API void fut_pool_free(fut_pool_t *pool);
 /* Every allocation of the library goes through this. Process-wide: set it
    before any other call, while no object of the library is alive. The hooks
    follow the C functions: realloc(ud, NULL, n) allocates; free(ud, NULL) is
-   never called. They must be thread-safe if senders or exceptions are used
-   from other threads, and must not call into libfuture (the bundled loop
+   never called. They must be thread-safe if senders, worker pools or exceptions
+   are used from other threads, and must not call into libfuture (the bundled loop
    may hold its lock while it allocates). FUT_EINVAL if a member is NULL;
    NULL restores malloc/realloc/free. */
 typedef struct fut_allocator {

@@ -417,10 +417,10 @@ FUT_API void fut_pool_free(fut_pool_t *pool);
 /* Every allocation of the library goes through this. Process-wide: set it
    before any other call, while no object of the library is alive. The hooks
    follow the C functions: realloc(ud, NULL, n) allocates; free(ud, NULL) is
-   never called. They must be thread-safe if senders, worker pools or exceptions
-   are used from other threads, and must not call into libfuture (the bundled loop
-   may hold its lock while it allocates). FUT_EINVAL if a member is NULL;
-   NULL restores malloc/realloc/free. */
+   never called. They must be thread-safe if senders, worker pools or
+   exceptions are used from other threads, and must not call into libfuture
+   (the bundled loop may hold its lock while it allocates). FUT_EINVAL if a
+   member is NULL; NULL restores malloc/realloc/free. */
 typedef struct fut_allocator {
   void *(*malloc)(void *ud, size_t size);
   void *(*realloc)(void *ud, void *ptr, size_t size);

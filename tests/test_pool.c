@@ -29,7 +29,7 @@ typedef struct proxy {
   atomic_int refuse;     /* refuse the next n hand-offs */
   atomic_int refuse_all; /* refuse every hand-off */
   _Atomic(void *) last_context; /* of the last accepted hand-off */
-  sem_t handed;          /* posted after each hand-off */
+  sem_t handed;                 /* posted after each hand-off */
 } proxy_t;
 
 static int px_call_soon(fut_loop_t *l, fut_work_fn fn, void *arg, void *ctx)
@@ -235,8 +235,8 @@ static fut_pool_t *new_pool(unsigned n)
 
 static fut_t *submit(fut_pool_t *p, fut_job_fn fn, int slot)
 {
-  fut_t *f = fut_pool_submit(p, &px.base, fn, tv(slot), free_arg_rec,
-                             free_res_rec);
+  fut_t *f =
+      fut_pool_submit(p, &px.base, fn, tv(slot), free_arg_rec, free_res_rec);
   assert_non_null(f);
   return f;
 }
@@ -598,7 +598,7 @@ static void test_shutdown_runs_queue_then_refuses(void **state)
   for (int i = 0; i < N; i++)
     assert_int_equal(atomic_load(&ran[i]), 1);
   assert_null(fut_pool_submit(p, &px.base, job_echo, tv(N), tv_free, tv_free));
-  assert_int_equal(tv_freed(N), 0); /* took nothing */
+  assert_int_equal(tv_freed(N), 0);                     /* took nothing */
   assert_int_equal(fut_pool_shutdown(p, true), FUT_OK); /* again: nothing */
   drain();
   for (int i = 0; i < N; i++) {
@@ -899,8 +899,9 @@ static void sweep_scenario(void)
   }
   fut_t *f[SWEEP_JOBS];
   for (int i = 0; i < SWEEP_JOBS; i++) {
-    f[i] = fut_pool_submit(p, fut_mainloop_loop(m), i == 1 ? job_fail : job_echo,
-                           tv(i), tv_free, tv_free);
+    f[i] =
+        fut_pool_submit(p, fut_mainloop_loop(m), i == 1 ? job_fail : job_echo,
+                        tv(i), tv_free, tv_free);
     if (!f[i])
       assert_int_equal(tv_freed(i), 0);
   }
@@ -1051,11 +1052,21 @@ static void *st_loop_main(void *arg)
       break;
     }
     switch (i % 5) {
-    case 0: (void)fut_cancel(lt->f[i], NULL); break;
-    case 1: if (i >= 3) (void)fut_cancel(lt->f[i - 3], NULL); break;
-    case 2: (void)fut_mainloop_run_once(m, 0); break;
-    case 4: (void)fut_cancel(lt->f[i - 1], "late"); break;
-    default: break;
+    case 0:
+      (void)fut_cancel(lt->f[i], NULL);
+      break;
+    case 1:
+      if (i >= 3)
+        (void)fut_cancel(lt->f[i - 3], NULL);
+      break;
+    case 2:
+      (void)fut_mainloop_run_once(m, 0);
+      break;
+    case 4:
+      (void)fut_cancel(lt->f[i - 1], "late");
+      break;
+    default:
+      break;
     }
   }
   while (lt->failures == 0 && lt->done < ST_JOBS)
@@ -1133,8 +1144,8 @@ static void shutdown_races_submits(bool cancel)
   for (; n < SR_MAX; n++) {
     if (n == SR_GO)
       sem_post(&s.go);
-    f[n] = fut_pool_submit(s.p, &px.base, sjob_fn, &jobs[n], sarg_free,
-                           sres_free);
+    f[n] =
+        fut_pool_submit(s.p, &px.base, sjob_fn, &jobs[n], sarg_free, sres_free);
     if (!f[n])
       break;
     assert_int_equal(fut_add_done_callback(f[n], count_done, &done, NULL),

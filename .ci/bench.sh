@@ -22,4 +22,6 @@ for work in arm fire; do
 done
 # Fibers: every row once, small (Boost.Context's when it was found).
 "$build/bench/bench_fiber" 1000
+# The worker pools' table, tiny: 100 jobs, 10 round trips, one run each.
+"$build/bench/bench_pool" 100 10 1
 echo "bench: every workload ran"

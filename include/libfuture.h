@@ -352,6 +352,72 @@ FUT_API fut_t *fut_source(const fut_t *f);
  * Worker pools: blocking work off the loop
  * ------------------------------------------------------------------------ */
 
+/* asyncio's loop.run_in_executor(): blocking work (file I/O, DNS,
+   compression, a synchronous client library) runs on a pool of POSIX
+   threads and its outcome comes back to the loop as a future. One pool may
+   serve several loops. The job's future is the only object a loop thread
+   sees; the outcome crosses through the loop's call_soon_threadsafe, as a
+   fut_sender_t's does, so the future is never touched off its thread.
+
+   Cancelling a job's future: a job still queued is removed at once (fn
+   never runs; free_arg runs in the cancelling call); a running job goes on
+   until fn returns, with fut_job_cancelled() true inside it so that a long
+   job can stop early, and its outcome is then dropped. Either way the
+   future is cancelled at once. */
+typedef struct fut_pool fut_pool_t;
+/* A job, on a worker thread: return the result, or set *exc to an
+   exception reference of yours (the future takes it; the return value is
+   then ignored). */
+typedef void *(*fut_job_fn)(void *arg, fut_exc_t **exc);
+
+/* A pool of `threads` workers (0: one per online CPU), started now; they
+   sleep until work comes. NULL out of memory or if a thread cannot be
+   started. Any thread. */
+FUT_API fut_pool_t *fut_pool_new(unsigned threads);
+/* Queue fn(arg, &exc) (FIFO) and return its future, bound to `loop`, with
+   one reference (yours). The pool holds a reference of its own until the
+   job is over, so dropping yours does not cancel the job (cancel it for
+   that). The future finishes with fn's return value (freed with
+   free_result, may be NULL, where the future is destroyed: the loop's
+   thread) or with the exception fn set. Its outcome is the job's:
+   fut_set_result, fut_set_exception and fut_follow on it say FUT_ENOTSUP.
+   free_arg(arg) (may be NULL) runs exactly once: on the worker after fn,
+   or, when fn never runs, on the thread that cancelled the job (fut_cancel,
+   fut_pool_shutdown). An outcome nobody takes is freed with free_result
+   (the exception unreferenced) exactly once: on the worker when the job
+   was cancelled while running or the loop refused the hand-off (closed,
+   out of memory), on the loop's thread when the cancel came after fn
+   returned. A refused hand-off leaves the future pending; see
+   fut_pool_shutdown. NULL (nothing taken) if pool, loop or fn is NULL,
+   the loop has no call_soon_threadsafe, the pool is shutting down, or
+   out of memory. The loop's thread; the outcome is applied in the loop's
+   current context as it is now. The loop must outlive the job: shut the
+   pool down before freeing the loop. */
+FUT_API fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop,
+                               fut_job_fn fn, void *arg, fut_free_fn free_arg,
+                               fut_free_fn free_result);
+/* Inside a running job: true once its future was cancelled. False on any
+   other thread. It takes the pool's lock: call it between chunks of work,
+   not in a tight loop. Any thread. */
+FUT_API bool fut_job_cancelled(void);
+/* Refuse new jobs (fut_pool_submit returns NULL from now on); then either
+   let the workers run every queued job or, with cancel_queued, take them
+   off the queue unrun, running their free_arg here and cancelling their
+   futures on their loops (through call_soon_threadsafe); wait for the
+   running jobs and join the workers. A job whose loop refused the
+   hand-off is offered to it once more, as a cancel of its future; if the
+   loop refuses again, the pool's reference to that (pending) future is
+   dropped here, so call this on that loop's thread or once that thread no
+   longer uses the future. Concurrent calls wait for the first; later ones
+   return at once. FUT_OK, FUT_EINVAL (NULL), FUT_EINVALIDSTATE on one of
+   this pool's workers (it would wait for itself). Any other thread. */
+FUT_API int fut_pool_shutdown(fut_pool_t *pool, bool cancel_queued);
+/* fut_pool_shutdown(pool, false) if not done yet, then release the pool.
+   Memory that job futures still need (outcomes on their way to a loop)
+   goes with the last of them. NULL-safe; does nothing on one of this
+   pool's workers. Any other thread. */
+FUT_API void fut_pool_free(fut_pool_t *pool);
+
 /* ------------------------------------------------------------------------
  * Memory
  * ------------------------------------------------------------------------ */
@@ -359,10 +425,10 @@ FUT_API fut_t *fut_source(const fut_t *f);
 /* Every allocation of the library goes through this. Process-wide: set it
    before any other call, while no object of the library is alive. The hooks
    follow the C functions: realloc(ud, NULL, n) allocates; free(ud, NULL) is
-   never called. They must be thread-safe if senders or exceptions are used
-   from other threads, and must not call into libfuture (the bundled loop
-   may hold its lock while it allocates). FUT_EINVAL if a member is NULL;
-   NULL restores malloc/realloc/free. */
+   never called. They must be thread-safe if senders, worker pools or
+   exceptions are used from other threads, and must not call into libfuture
+   (the bundled loop may hold its lock while it allocates). FUT_EINVAL if a
+   member is NULL; NULL restores malloc/realloc/free. */
 typedef struct fut_allocator {
   void *(*malloc)(void *ud, size_t size);
   void *(*realloc)(void *ud, void *ptr, size_t size);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -829,6 +830,75 @@ static void suite_handler_freeing_adapter_does_not_recurse(void **state)
   loop()->exception_handler = NULL;
 }
 
+/* ---- worker pools ---- */
+
+#define POOL_JOBS 50
+#define POOL_RES 100 /* job i's result is slot i + POOL_RES */
+
+static sem_t pool_gate;
+static atomic_int pool_ran;
+static int pool_arrived, pool_bad;
+static bool pool_done;
+
+static void *pool_job(void *arg, fut_exc_t **exc)
+{
+  (void)exc;
+  int i = tv_index(arg);
+  if (i == 0)
+    while (sem_wait(&pool_gate) != 0 && errno == EINTR)
+      ;
+  atomic_fetch_add(&pool_ran, 1);
+  return tv(i + POOL_RES);
+}
+
+static void pool_arrive(fut_t *f, void *data)
+{
+  int i = tv_index(data);
+  void *v = NULL;
+  if (i == POOL_JOBS - 1 ? !fut_cancelled(f)
+                         : fut_result(f, &v) != FUT_OK || v != tv(i + POOL_RES))
+    pool_bad++;
+  if (++pool_arrived == POOL_JOBS) {
+    pool_done = true;
+    suite_ops->release();
+  }
+}
+
+/* Jobs on a one-worker pool, their outcomes back on the real loop, which
+   sleeps while it waits; the last job, cancelled while queued behind the
+   first, never runs. */
+static void suite_pool_outcomes_arrive(void **state)
+{
+  (void)state;
+  fut_t *f[POOL_JOBS];
+  pool_arrived = pool_bad = 0;
+  pool_done = false;
+  atomic_store(&pool_ran, 0);
+  assert_int_equal(sem_init(&pool_gate, 0, 0), 0);
+  fut_pool_t *p = fut_pool_new(1);
+  assert_non_null(p);
+  for (int i = 0; i < POOL_JOBS; i++) {
+    f[i] = fut_pool_submit(p, loop(), pool_job, tv(i), tv_free, tv_free);
+    assert_non_null(f[i]);
+    assert_int_equal(fut_add_done_callback(f[i], pool_arrive, tv(i), NULL),
+                     FUT_OK);
+  }
+  assert_int_equal(fut_cancel(f[POOL_JOBS - 1], NULL), 1);
+  assert_int_equal(tv_freed(POOL_JOBS - 1), 1);
+  sem_post(&pool_gate);
+  suite_ops->hold(nothing, NULL);
+  run_until(&pool_done);
+  fut_pool_free(p);
+  assert_int_equal(pool_bad, 0);
+  assert_int_equal(atomic_load(&pool_ran), POOL_JOBS - 1);
+  for (int i = 0; i < POOL_JOBS; i++) {
+    fut_unref(f[i]);
+    assert_int_equal(tv_freed(i), 1);
+    assert_int_equal(tv_freed(i + POOL_RES), i < POOL_JOBS - 1);
+  }
+  sem_destroy(&pool_gate);
+}
+
 int suite_run(const adapter_ops_t *ops)
 {
   const struct CMUnitTest tests[] = {
@@ -852,6 +922,7 @@ int suite_run(const adapter_ops_t *ops)
       SUITE_TEST(suite_timer_cancel_from_a_timer),
       SUITE_TEST(suite_timer_dropped_at_close),
       SUITE_TEST(suite_timer_refuses_null_fn),
+      SUITE_TEST(suite_pool_outcomes_arrive),
   };
   const struct CMUnitTest free_tests[] = {
       SUITE_TEST(suite_free_inside_unit_is_reported),

@@ -328,9 +328,49 @@ FUT_API int fut_follow(fut_t *dst, fut_t *src);
    some other way. */
 FUT_API fut_t *fut_source(const fut_t *f);
 
+/* What fut_then's `on` selects: the kinds of outcome fn is called for. */
+enum {
+  FUT_ON_RESULT = 1,
+  FUT_ON_EXCEPTION = 2,
+  FUT_ON_CANCEL = 4,
+  FUT_ON_DONE = 7
+};
+/* A continuation: src is done; complete next, or make it follow another
+   future. Both borrowed. */
+typedef void (*fut_then_fn)(fut_t *src, fut_t *next, void *data);
+/* A new future `next` that continues src. Once src is done, on the loop
+   (never inside the call that completed src): if the kind of its outcome
+   is in `on`, fn(src, next, data) runs and must complete next
+   (fut_set_result, fut_set_exception, fut_cancel) or make it follow
+   another future (fut_follow: a continuation that returns a future); if fn
+   returns with next neither done nor following, next finishes with an
+   FUT_EXC_INVALID_STATE_ERROR. If the kind is not in `on`, fn does not run
+   and next adopts src's outcome (on == 0: fn may be NULL, next simply
+   follows src). destroy_data(data) runs exactly once: after fn returned,
+   or as soon as fn will never run (unlike a done-callback's data, which
+   is the callback's once it ran). fut_cancel(next) before fn ran cancels
+   next at once and src with the same message (wrap src in fut_shield to
+   prevent that); fn then never runs. If next is completed some other way
+   first, fn never runs either. next holds a reference to src until fn ran
+   or never will, and src holds next until then, so next need not be kept:
+   a src that is never completed keeps both alive (cancel one to release
+   them). NULL if src is NULL, `on` has bits outside FUT_ON_DONE, fn is
+   NULL with a nonzero `on`, or out of memory / the loop refused (nothing
+   taken: destroy_data does not run). Loop thread. */
+FUT_API fut_t *fut_then(fut_t *src, unsigned on, fut_then_fn fn, void *data,
+                        fut_free_fn destroy_data);
+
 /* ------------------------------------------------------------------------
  * Combinators
  * ------------------------------------------------------------------------ */
+
+/* A future that adopts f's outcome, where cancelling it does not touch f
+   (it only stops waiting: its callback comes off f). f itself, with a new
+   reference, if f is already done. Holds a reference to f until destroyed.
+   Its outcome is f's alone: fut_set_result / fut_set_exception /
+   fut_follow on it say FUT_ENOTSUP. NULL if f is NULL or out of memory.
+   Loop thread. */
+FUT_API fut_t *fut_shield(fut_t *f);
 
 /* ------------------------------------------------------------------------
  * Tasks: coroutines that await futures

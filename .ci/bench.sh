@@ -15,4 +15,5 @@ for work in w1 w2 w4; do
     "$build/bench/bench" "$work" "$host" 1000 16
   done
 done
+"$build/bench/bench_compose" quick
 echo "bench: every workload ran"

@@ -124,7 +124,10 @@ static int then_cancel(fut_t *f, fut_exc_t *exc)
     if (fut__class(cur) != &then_class || cur->state != FUT_PENDING)
       break;
   }
-  fut__cancel_exc(cur, exc);
+  /* A done source is left as it is: cancelling it would mark an exception
+     nobody read as retrieved. */
+  if (cur->state == FUT_PENDING)
+    fut__cancel_exc(cur, exc);
   fut__unref(cur);
   return rc;
 }

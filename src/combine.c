@@ -449,8 +449,8 @@ fut_as_completed_t *fut_as_completed_new(fut_loop_t *loop, fut_t *const *futs,
     it->refs++;
   }
   for (size_t i = 0; i < n; i++)
-    if (it->in[i]->state != FUT_PENDING)
-      ac_deliver(it, it->in[i]);
+    if (futs[i]->state != FUT_PENDING)
+      ac_deliver(it, futs[i]);
   return it;
 }
 

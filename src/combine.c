@@ -229,6 +229,28 @@ static bool inputs_ok(fut_loop_t *loop, fut_t *const *futs, size_t n,
   return true;
 }
 
+/* Take a reference to each input, into held[], then register fn(data) on
+   every pending one, in argument order. *added counts the registrations
+   made, also when one fails (its status is returned): the caller undoes
+   them. */
+static int hold_and_register(fut_t **held, fut_t *const *futs, size_t n,
+                             fut_done_fn fn, void *data, fut_free_fn refused,
+                             size_t *added)
+{
+  *added = 0;
+  for (size_t i = 0; i < n; i++)
+    held[i] = fut_ref(futs[i]);
+  for (size_t i = 0; i < n; i++) {
+    if (held[i]->state != FUT_PENDING)
+      continue;
+    int rc = fut_add_done_callback_full(held[i], fn, data, NULL, refused);
+    if (rc != FUT_OK)
+      return rc;
+    ++*added;
+  }
+  return FUT_OK;
+}
+
 static fut_t *comb_new(fut_loop_t *loop, fut_t *const *futs, size_t n,
                        kind_t kind, uint64_t timeout_ms)
 {
@@ -244,17 +266,13 @@ static fut_t *comb_new(fut_loop_t *loop, fut_t *const *futs, size_t n,
   comb_t *c = (comb_t *)g;
   c->kind = kind;
   c->n = c->left = n;
-  for (size_t i = 0; i < n; i++)
-    c->in[i] = fut_ref(futs[i]);
-  for (size_t i = 0; i < n; i++) {
-    if (c->in[i]->state != FUT_PENDING)
-      continue;
-    if (fut_add_done_callback_full(c->in[i], comb_ready, g, NULL,
-                                   comb_refused) != FUT_OK) {
-      abandon(c);
-      return NULL;
-    }
-    g->refs++;
+  size_t added;
+  int rc = hold_and_register(c->in, futs, n, comb_ready, g, comb_refused,
+                             &added);
+  g->refs += (uint32_t)added;
+  if (rc != FUT_OK) {
+    abandon(c);
+    return NULL;
   }
   if (timed) {
     c->timer = loop->call_later(loop, timeout_ms, comb_timeout, c,
@@ -434,19 +452,15 @@ fut_as_completed_t *fut_as_completed_new(fut_loop_t *loop, fut_t *const *futs,
     return NULL;
   *it = (fut_as_completed_t){.loop = loop, .refs = 1, .n = n};
   it->ring = it->in + n;
-  for (size_t i = 0; i < n; i++)
-    it->in[i] = fut_ref(futs[i]);
-  for (size_t i = 0; i < n; i++) {
-    if (it->in[i]->state != FUT_PENDING)
-      continue;
-    if (fut_add_done_callback_full(it->in[i], ac_ready, it, NULL,
-                                   ac_refused) != FUT_OK) {
-      it->freed = true; /* a callback queued meanwhile only lets go */
-      ac_disarm(it);
-      ac_drop(it);
-      return NULL;
-    }
-    it->refs++;
+  size_t added;
+  int rc = hold_and_register(it->in, futs, n, ac_ready, it, ac_refused,
+                             &added);
+  it->refs += added;
+  if (rc != FUT_OK) {
+    it->freed = true; /* a callback queued meanwhile only lets go */
+    ac_disarm(it);
+    ac_drop(it);
+    return NULL;
   }
   for (size_t i = 0; i < n; i++)
     if (futs[i]->state != FUT_PENDING)

@@ -2,24 +2,9 @@
    outputs in the order they were made; an output that stops waiting gives
    its input to the next; free cancels what still waits. */
 #include "common.h"
+#include "inputs.h"
 
 #define CB 100
-
-static fut_t *in[4];
-
-static void make_inputs(test_loop_t *tl, int n)
-{
-  for (int i = 0; i < n; i++)
-    in[i] = tl_future(tl);
-}
-
-static void drop_inputs(int n)
-{
-  for (int i = 0; i < n; i++) {
-    fut_unref(in[i]);
-    in[i] = NULL;
-  }
-}
 
 static void test_completion_order(void **state)
 {

@@ -5,24 +5,9 @@
 #include <string.h>
 
 #include "common.h"
+#include "inputs.h"
 
 #define CB 100 /* done-callback slots */
-
-static fut_t *in[8];
-
-static void make_inputs(test_loop_t *tl, int n)
-{
-  for (int i = 0; i < n; i++)
-    in[i] = tl_future(tl);
-}
-
-static void drop_inputs(int n)
-{
-  for (int i = 0; i < n; i++) {
-    fut_unref(in[i]);
-    in[i] = NULL;
-  }
-}
 
 static fut_t *const *array_of(fut_t *g)
 {

@@ -297,6 +297,31 @@ static void test_fire_and_forget_still_runs(void **state)
   fut_unref(src);
 }
 
+/* Re-entrancy: the continuation drops the last references to both its
+   source and its own future; the link still finishes its work. */
+static fut_t *held_src, *held_next;
+
+static void drop_everything(fut_t *src, fut_t *next, void *data)
+{
+  set_w(src, next, data);
+  fut_unref(held_src);
+  fut_unref(held_next);
+}
+
+static void test_continuation_drops_last_references(void **state)
+{
+  test_loop_t *tl = *state;
+  held_src = tl_future(tl);
+  held_next = fut_then(held_src, FUT_ON_RESULT, drop_everything, tv(D),
+                       tv_free);
+  fut_set_result(held_src, tv(V), tv_free);
+  tl_run(tl);
+  assert_int_equal(calls, 1);
+  assert_int_equal(tv_freed(D), 1);
+  assert_int_equal(tv_freed(V), 1);
+  assert_int_equal(tv_freed(W), 1);
+}
+
 static void test_bad_arguments(void **state)
 {
   test_loop_t *tl = *state;
@@ -521,6 +546,7 @@ int main(void)
     T(test_cancel_from_inside_fn_stays_local),
     T(test_next_completed_first_skips_fn),
     T(test_fire_and_forget_still_runs),
+    T(test_continuation_drops_last_references),
     T(test_bad_arguments),
     T(test_loop_refuses_the_continuation),
     T(test_cancel_walks_a_long_chain),

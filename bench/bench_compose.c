@@ -9,6 +9,8 @@
 
    Usage: bench_compose          the table
           bench_compose quick    every workload once, small, untimed (CI)
+          bench_compose row K    row K of the table once, untimed (for
+                                 bench/callgrind.sh-style counting)
 */
 #include <malloc.h>
 #include <string.h>
@@ -74,23 +76,25 @@ static void pass_on(fut_t *src, fut_t *next, void *data)
   fut_set_result(next, v, NULL);
 }
 
-/* One chain of n links, built, run and torn down. */
+/* n links in chains of `width` links, each built, run and torn down. */
 static double then_chain(size_t n, size_t width)
 {
-  (void)width;
   double t0 = now_ns();
-  fut_t *src = must_create();
-  fut_t *cur = fut_ref(src);
-  for (size_t i = 0; i < n; i++) {
-    fut_t *next = must_have(fut_then(cur, FUT_ON_RESULT, pass_on, NULL, NULL));
+  for (size_t done = 0; done < n; done += width) {
+    fut_t *src = must_create();
+    fut_t *cur = fut_ref(src);
+    for (size_t i = 0; i < width; i++) {
+      fut_t *next =
+          must_have(fut_then(cur, FUT_ON_RESULT, pass_on, NULL, NULL));
+      fut_unref(cur);
+      cur = next;
+    }
+    fut_add_done_callback(cur, on_done, NULL, NULL);
+    fut_set_result(src, (void *)width, NULL);
+    fut_unref(src);
+    ring_drain(&ring);
     fut_unref(cur);
-    cur = next;
   }
-  fut_add_done_callback(cur, on_done, NULL, NULL);
-  fut_set_result(src, (void *)n, NULL);
-  fut_unref(src);
-  ring_drain(&ring);
-  fut_unref(cur);
   return now_ns() - t0;
 }
 
@@ -335,10 +339,32 @@ static void print_row(const char *name, double ns, double base,
 
 enum { N = 100000 };
 
+/* The table, in print order: W1, then libfuture's rows, then Eina's,
+   each NLIB - 1 rows after the libfuture row it matches. */
+enum { NLIB = 7, GATHER10 = 3, GATHER100K = 5 };
+static row_t rows[] = {
+  {"W1 cycle", w1, N, 1, {0}},
+  {"then-chain of 10^5, per link", then_chain, N, N, {0}},
+  {"then-chains of 10^2, per link", then_chain, N, 100, {0}},
+  {"gather n=10, per input", gather, N, 10, {0}},
+  {"gather n=10^3, per input", gather, N, 1000, {0}},
+  {"gather n=10^5, per input", gather, N, N, {0}},
+  {"race of 2, loser cancelled", race2, N / 10, 1, {0}},
+#ifdef BENCH_HAVE_EINA
+  {"Eina then-chains of 10^4, per link", eina_then_chain, N, N / 10, {0}},
+  {"Eina then-chains of 10^2, per link", eina_then_chain, N, 100, {0}},
+  {"Eina all n=10, per input", eina_all, N, 10, {0}},
+  {"Eina all n=10^3, per input", eina_all, N, 1000, {0}},
+  {"Eina all n=10^5, per input", eina_all, N, N, {0}},
+  {"Eina race of 2", eina_race2, N / 10, 1, {0}},
+#endif
+};
+
+
 static void quick(void)
 {
   w1(100, 1);
-  then_chain(1000, 1);
+  then_chain(1000, 1000);
   gather(100, 10);
   gather(1000, 1000);
   race2(100, 1);
@@ -370,38 +396,28 @@ int main(int argc, char **argv)
 #endif
   if (!inputs)
     die("out of memory");
+  int nrows = (int)(sizeof rows / sizeof rows[0]);
   if (argc > 1 && strcmp(argv[1], "quick") == 0) {
     quick();
+  } else if (argc > 2 && strcmp(argv[1], "row") == 0) {
+    int k = atoi(argv[2]); /* once, untimed: for callgrind */
+    if (k < 0 || k >= nrows)
+      die("no such row");
+    (void)rows[k].w(rows[k].n, rows[k].width);
   } else {
-    row_t rows[] = {
-      {"W1 cycle", w1, N, 1, {0}},
-      {"then-chain of 10^5, per link", then_chain, N, N, {0}},
-      {"gather n=10, per input", gather, N, 10, {0}},
-      {"gather n=10^3, per input", gather, N, 1000, {0}},
-      {"gather n=10^5, per input", gather, N, N, {0}},
-      {"race of 2, loser cancelled", race2, N / 10, 1, {0}},
-#ifdef BENCH_HAVE_EINA
-      {"Eina then-chains of 10^4, per link", eina_then_chain, N, N / 10,
-       {0}},
-      {"Eina all n=10, per input", eina_all, N, 10, {0}},
-      {"Eina all n=10^3, per input", eina_all, N, 1000, {0}},
-      {"Eina all n=10^5, per input", eina_all, N, N, {0}},
-      {"Eina race of 2", eina_race2, N / 10, 1, {0}},
-#endif
-    };
     int nr = (int)(sizeof rows / sizeof rows[0]);
     measure(rows, nr);
     double w1ns = rows[0].t[0];
     printf("libfuture composition (ring host, median of %d runs)\n", RUNS);
     printf("  %-34s %9.1f ns\n", rows[0].name, w1ns);
-    for (int i = 1; i < 6; i++)
+    for (int i = 1; i < NLIB; i++)
       print_row(rows[i].name, rows[i].t[0], w1ns, "W1");
     printf("  gather per input, n=10^5 against n=10: %.2fx\n",
-           rows[4].t[0] / rows[2].t[0]);
+           rows[GATHER100K].t[0] / rows[GATHER10].t[0]);
 #ifdef BENCH_HAVE_EINA
     printf("EFL Eina (the same workloads, the same ring)\n");
-    for (int i = 6; i < nr; i++)
-      print_row(rows[i].name, rows[i].t[0], rows[i - 5].t[0],
+    for (int i = NLIB; i < nr; i++)
+      print_row(rows[i].name, rows[i].t[0], rows[i - NLIB + 1].t[0],
                 "libfuture's");
 #else
     printf("EFL Eina: not built\n");
@@ -416,7 +432,7 @@ int main(int argc, char **argv)
       if (ns < 0)
         printf("  %-34s not available\n", name);
       else
-        print_row(name, ns, rows[2 + i].t[0], "libfuture's");
+        print_row(name, ns, rows[GATHER10 + i].t[0], "libfuture's");
     }
   }
 #ifdef BENCH_HAVE_EINA

@@ -52,7 +52,9 @@ static void comb_ready(fut_t *in, void *data);
 static void disarm(comb_t *c)
 {
   fut_t *g = fut_of(c);
-  for (size_t i = 0; i < c->n; i++)
+  /* Every input accounted: none is pending, and a pass over n inputs
+     that are no longer in the cache is worth skipping. */
+  for (size_t i = 0; c->left > 0 && i < c->n; i++)
     if (c->in[i]->state == FUT_PENDING)
       g->refs -= (uint32_t)fut_remove_done_callback(c->in[i], comb_ready, g);
   void *handle = c->timer;

@@ -347,11 +347,12 @@ typedef void (*fut_then_fn)(fut_t *src, fut_t *next, void *data);
    FUT_EXC_INVALID_STATE_ERROR. If the kind is not in `on`, fn does not run
    and next adopts src's outcome (on == 0: fn may be NULL, next simply
    follows src). destroy_data(data) runs exactly once: after fn returned,
-   or as soon as fn will never run (unlike a done-callback's data, which
-   is the callback's once it ran). fut_cancel(next) before fn ran cancels
-   next at once and src with the same message (wrap src in fut_shield to
-   prevent that); fn then never runs. If next is completed some other way
-   first, fn never runs either. next holds a reference to src until fn ran
+   or once fn will never run (unlike a done-callback's data, which is the
+   callback's once it ran). fut_cancel(next) before fn ran cancels next at
+   once and a still pending src with the same message (wrap src in
+   fut_shield to prevent that); fn then never runs, and destroy_data runs
+   at once. If next is completed some other way first, fn never runs
+   either, and destroy_data runs when src is done. next holds a reference to src until fn ran
    or never will, and src holds next until then, so next need not be kept:
    a src that is never completed keeps both alive (cancel one to release
    them). NULL if src is NULL, `on` has bits outside FUT_ON_DONE, fn is

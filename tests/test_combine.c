@@ -247,6 +247,33 @@ static void test_gather_return_exceptions_waits_for_all(void **state)
   assert_int_equal(tv_freed(2), 1);
 }
 
+/* With the flag the inputs' exceptions stay theirs: one nobody reads is
+   reported by its input. So is one that comes after the gather died. */
+static void test_gather_leaves_other_exceptions_to_inputs(void **state)
+{
+  test_loop_t *tl = *state;
+  make_inputs(tl, 1);
+  fut_t *g = fut_gather(&tl->base, in, 1, FUT_GATHER_RETURN_EXCEPTIONS);
+  fut_set_exception(in[0], io_error("unread"));
+  tl_run(tl);
+  fut_unref(g);
+  drop_inputs(1);
+  assert_int_equal(tl->reports, 1);
+  assert_non_null(strstr(tl->last_report, "unread"));
+  tfx_next_case(tl, true, true);
+
+  make_inputs(tl, 2);
+  g = fut_gather(&tl->base, in, 2, 0);
+  fut_set_exception(in[0], io_error("first"));
+  tl_run(tl);
+  fut_exception(g, &(fut_exc_t *){0});
+  fut_unref(g); /* the gather is gone: in[1] is on its own */
+  fut_set_exception(in[1], io_error("after"));
+  drop_inputs(2);
+  assert_int_equal(tl->reports, 1);
+  assert_non_null(strstr(tl->last_report, "after"));
+}
+
 /* Re-entrancy: a callback of an input, running before the gather's,
    cancels the gather, completes another input, and drops the last
    reference to the gather. */
@@ -731,6 +758,7 @@ int main(void)
     T(test_gather_cancel_cancels_pending_inputs),
     T(test_gather_cancel_after_done_touches_nothing),
     T(test_gather_return_exceptions_waits_for_all),
+    T(test_gather_leaves_other_exceptions_to_inputs),
     T(test_gather_reentrant_input_callback),
     T(test_gather_dropped_while_pending_lives_on),
     T(test_one_allocation),

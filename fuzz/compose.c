@@ -1,5 +1,6 @@
-/* The composition fuzzer: fut_follow, fut_then, fut_gather and fut_wait
-   against a reference model that runs in lockstep with the library.
+/* The composition fuzzer: fut_follow, fut_then, fut_gather, fut_wait,
+   fut_race, fut_any and fut_shield against a reference model that runs in
+   lockstep with the library.
 
    The model keeps, for every future, its outcome and the ordered list of
    what is registered on it (the input's own callbacks, and the links,
@@ -249,6 +250,7 @@ static int new_fut(fut_t *p, int role)
   F->src = -1;
   F->arr = -1;
   F->tsrc = -1;
+  F->held = -1;
   return i;
 }
 
@@ -368,7 +370,7 @@ static void op_combine(void)
   if (!cz.nf || cz.nf == CZ_MAXF)
     return;
   uint8_t b = cz_byte();
-  int n = b % (CZ_MAXIN + 1), kind = (b >> 3) % 5;
+  int n = b % (CZ_MAXIN + 1), kind = (b >> 3) % 7;
   bool timed = (b >> 6) & 1;
   int in[CZ_MAXIN];
   fut_t *ptr[CZ_MAXIN];
@@ -379,6 +381,12 @@ static void op_combine(void)
   fut_t *g;
   if (kind < 2) {
     g = fut_gather(&loop, ptr, (size_t)n, (unsigned)kind);
+  } else if (kind >= CB_RACE) {
+    g = (kind == CB_RACE ? fut_race : fut_any)(&loop, ptr, (size_t)n);
+    if (n == 0 && g)
+      cz_fail("race/any accepted no input");
+    if (n == 0)
+      return;
   } else {
     g = fut_wait(&loop, ptr, (size_t)n, kind - 2,
                  timed ? 10 : FUT_NO_TIMEOUT);
@@ -396,6 +404,27 @@ static void op_combine(void)
   for (int i = 0; i < n; i++)
     trace("  input", i, in[i], 0);
   cz_m_combine(new_fut(g, RO_COMB), kind, in, n);
+}
+
+static void op_shield(void)
+{
+  if (!cz.nf || cz.nf == CZ_MAXF)
+    return;
+  int f = pick();
+  fut_t *s = fut_shield(cz.f[f].p);
+  if (cz.f[f].state != FUT_PENDING) {
+    if (s != cz.f[f].p)
+      cz_fail("fut_shield of a done future is not that future");
+    fut_unref(s);
+    return;
+  }
+  if (!s) {
+    if (!failed)
+      cz_fail("fut_shield failed with memory to spare");
+    return;
+  }
+  trace("shield", f, 0, cz.nf);
+  cz_m_shield(new_fut(s, RO_SHIELD), f);
 }
 
 static void run_one(void)
@@ -432,7 +461,7 @@ static void op_fail(void)
 static void (*const ops[])(void) = {
     op_create, op_create, op_set_result, op_set_exception, op_cancel,
     op_add,    op_remove, op_follow,     op_then,          op_combine,
-    op_run,    op_run,    op_fail,
+    op_run,    op_run,    op_fail,       op_shield,
 };
 
 /* ---- the run ---- */

@@ -19,12 +19,20 @@
 #define CZ_MAXOPS 400
 #define CZ_KEYS 3
 
-enum { RO_PLAIN, RO_THEN, RO_COMB };
+enum { RO_PLAIN, RO_THEN, RO_COMB, RO_SHIELD };
 /* What sits on a future, in registration order: the input's callback
    (a: key), a continuation (a: its future), a combinator (a: its future),
    a follow link's two sides (a: the link). */
 enum { RG_HCB, RG_THEN, RG_COMB, RG_FSRC, RG_FDST };
-enum { CB_GATHER, CB_GATHER_ALL, CB_WAIT_ALL, CB_WAIT_FIRST, CB_WAIT_EXC };
+enum {
+  CB_GATHER,
+  CB_GATHER_ALL,
+  CB_WAIT_ALL,
+  CB_WAIT_FIRST,
+  CB_WAIT_EXC,
+  CB_RACE,
+  CB_ANY
+};
 
 typedef struct cz_reg {
   uint8_t kind;
@@ -46,8 +54,9 @@ typedef struct cz_mf {
   int nregs;
   bool following;
   int link;
-  /* RO_THEN */
+  /* RO_THEN, RO_SHIELD */
   int tsrc;           /* -1 once settled */
+  int held;           /* RO_SHIELD: its source, held until the end */
   unsigned on;
   int destroyed;      /* destroy_data runs expected */
   /* RO_COMB */
@@ -104,6 +113,8 @@ int cz_queued(void);
 
 /* ---- the model (compose_model.c): each returns what the library should
    have returned ---- */
+/* The outcome is the library's own: fut_set_* / fut_follow on it. */
+bool cz_m_private(int f);
 int cz_m_set_result(int f, int v);
 int cz_m_set_exception(int f, fut_exc_t *e);
 int cz_m_cancel(int f, const char *msg);
@@ -111,6 +122,8 @@ int cz_m_add(int f, int key);
 int cz_m_remove(int f, int key);
 int cz_m_follow(int dst, int src);
 void cz_m_then(int next, int src, unsigned on);
+/* fut_shield of a pending f: s is the new future. */
+void cz_m_shield(int s, int f);
 void cz_m_combine(int g, int kind, const int *in, int n);
 /* The unit the library just ran, replaying its log. */
 void cz_m_run_one(void);

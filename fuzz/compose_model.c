@@ -1,5 +1,5 @@
 /* The composition fuzzer's model: the contract of fut_follow, fut_then,
-   fut_gather and fut_wait, written as what each call and each unit of
+   fut_shield and the combinators, written as what each call and each unit of
    loop work must do to the futures, their registration lists and the
    loop's FIFO. compose.c checks the library against it after every step. */
 #include <stdio.h>
@@ -111,9 +111,14 @@ static void adopt(int dst, int src)
   }
 }
 
+bool cz_m_private(int f)
+{
+  return F(f)->role == RO_COMB || F(f)->role == RO_SHIELD;
+}
+
 int cz_m_set_result(int f, int v)
 {
-  if (F(f)->role == RO_COMB)
+  if (cz_m_private(f))
     return FUT_ENOTSUP;
   if (F(f)->state != FUT_PENDING)
     return FUT_EINVALIDSTATE;
@@ -123,7 +128,7 @@ int cz_m_set_result(int f, int v)
 
 int cz_m_set_exception(int f, fut_exc_t *e)
 {
-  if (F(f)->role == RO_COMB)
+  if (cz_m_private(f))
     return FUT_ENOTSUP;
   if (F(f)->state != FUT_PENDING)
     return FUT_EINVALIDSTATE;
@@ -138,7 +143,8 @@ static int cancel_exc(int f, const char *msg, bool use_hook);
 static void settle(int t)
 {
   F(t)->tsrc = -1;
-  F(t)->destroyed++;
+  if (F(t)->role == RO_THEN)
+    F(t)->destroyed++;
 }
 
 /* A continuation's hook: walks the links still waiting, then cancels the
@@ -167,6 +173,16 @@ static int then_cancel(int f, const char *msg)
   return rc;
 }
 
+/* A shield's hook: it stops waiting, its source untouched. */
+static int shield_cancel(int s, const char *msg)
+{
+  cz_mf_t *t = F(s);
+  if (t->tsrc >= 0)
+    reg_remove(t->tsrc, RG_THEN, s);
+  t->tsrc = -1;
+  return cancel_exc(s, msg, false);
+}
+
 static void disarm(int g)
 {
   cz_mf_t *c = F(g);
@@ -179,7 +195,8 @@ static int comb_cancel(int g, const char *msg)
   cz_mf_t *c = F(g);
   disarm(g);
   int rc = cancel_exc(g, msg, false);
-  if (c->kind == CB_GATHER || c->kind == CB_GATHER_ALL)
+  if (c->kind == CB_GATHER || c->kind == CB_GATHER_ALL ||
+      c->kind == CB_RACE || c->kind == CB_ANY)
     for (int i = 0; i < c->nin; i++)
       if (F(c->in[i])->state == FUT_PENDING)
         cancel_exc(c->in[i], msg, true);
@@ -200,6 +217,8 @@ static int cancel_exc(int f, const char *msg, bool use_hook)
       r = then_cancel(f, msg);
     else if (use_hook && m->role == RO_COMB)
       r = comb_cancel(f, msg);
+    else if (use_hook && m->role == RO_SHIELD)
+      r = shield_cancel(f, msg);
     else {
       if (m->following)
         next = cz.links[m->link].src;
@@ -240,7 +259,7 @@ int cz_m_follow(int dst, int src)
   cz_mf_t *d = F(dst);
   if (dst == src)
     return FUT_EINVAL;
-  if (d->role == RO_COMB)
+  if (cz_m_private(dst))
     return FUT_ENOTSUP;
   if (d->state != FUT_PENDING || d->following)
     return FUT_EINVALIDSTATE;
@@ -270,12 +289,29 @@ void cz_m_then(int next, int src, unsigned on)
     reg_add(src, RG_THEN, next);
 }
 
+void cz_m_shield(int s, int f)
+{
+  F(s)->tsrc = F(s)->held = f;
+  reg_add(f, RG_THEN, s);
+}
+
 /* ---- combinators ---- */
 
 static void comb_finish_array(int g)
 {
   disarm(g);
   finish_result(g, NULL, g);
+}
+
+/* race and any: adopt, then cancel every input still running. */
+static void adopt_and_cancel_rest(int g, int in)
+{
+  cz_mf_t *c = F(g);
+  disarm(g);
+  adopt(g, in);
+  for (int i = 0; i < c->nin; i++)
+    if (F(c->in[i])->state == FUT_PENDING)
+      cancel_exc(c->in[i], NULL, true);
 }
 
 static void account(int g, int in)
@@ -302,6 +338,13 @@ static void account(int g, int in)
     break;
   case CB_WAIT_FIRST:
     comb_finish_array(g);
+    break;
+  case CB_RACE:
+    adopt_and_cancel_rest(g, in);
+    break;
+  case CB_ANY:
+    if ((i->state == FUT_FINISHED && !i->has_exc) || c->left == 0)
+      adopt_and_cancel_rest(g, in);
     break;
   default:
     if ((i->state == FUT_FINISHED && i->has_exc) || c->left == 0)
@@ -464,13 +507,15 @@ bool cz_m_reaches(int from, int to)
     if (f == to)
       return true;
     const cz_mf_t *m = F(f);
-    int held[CZ_MAXIN + 3], k = 0;
+    int held[CZ_MAXIN + 4], k = 0;
     for (int i = 0; i < m->nin; i++)
       held[k++] = m->in[i];
     if (m->src >= 0)
       held[k++] = m->src;
     if (m->tsrc >= 0)
       held[k++] = m->tsrc;
+    if (m->role == RO_SHIELD)
+      held[k++] = m->held;
     if (m->following)
       held[k++] = cz.links[m->link].src;
     for (int i = 0; i < k; i++)

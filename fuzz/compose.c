@@ -251,6 +251,7 @@ static int new_fut(fut_t *p, int role)
   F->arr = -1;
   F->tsrc = -1;
   F->held = -1;
+  F->it = -1;
   return i;
 }
 
@@ -427,6 +428,57 @@ static void op_shield(void)
   cz_m_shield(new_fut(s, RO_SHIELD), f);
 }
 
+/* as_completed: byte 0 picks new (with its inputs), next or free. */
+static void op_as_completed(void)
+{
+  if (!cz.nf)
+    return;
+  uint8_t b = cz_byte();
+  if (b % 3 == 0) {
+    if (cz.nits == CZ_MAXIT)
+      return;
+    int n = (b >> 2) % (CZ_MAXIN + 1), in[CZ_MAXIN];
+    fut_t *ptr[CZ_MAXIN];
+    for (int i = 0; i < n; i++) {
+      in[i] = pick();
+      ptr[i] = cz.f[in[i]].p;
+    }
+    fut_as_completed_t *it = fut_as_completed_new(&loop, ptr, (size_t)n);
+    if (!it) {
+      if (!failed)
+        cz_fail("fut_as_completed_new failed with memory to spare");
+      return;
+    }
+    trace("as_completed_new", cz.nits, n, 0);
+    cz.its[cz.nits].p = it;
+    cz_m_ac_new(cz.nits++, in, n);
+    return;
+  }
+  if (!cz.nits)
+    return;
+  int k = (b >> 2) % cz.nits;
+  if (b % 3 == 2) {
+    if (!cz.its[k].freed) {
+      trace("as_completed_free", k, 0, 0);
+      fut_as_completed_free(cz.its[k].p);
+      cz_m_ac_free(k);
+    }
+    return;
+  }
+  if (cz.its[k].freed || cz.nf == CZ_MAXF)
+    return;
+  fut_t *o = fut_as_completed_next(cz.its[k].p);
+  trace("as_completed_next", k, o != NULL, cz.nf);
+  if (!o) {
+    if (cz_m_ac_can_next(k) && !failed)
+      cz_fail("as_completed_next said NULL, the model expects a future");
+    return;
+  }
+  if (!cz_m_ac_can_next(k))
+    cz_fail("as_completed_next handed out more than it has");
+  cz_m_ac_next(k, new_fut(o, RO_OUT));
+}
+
 static void run_one(void)
 {
   if (q.h == q.t)
@@ -461,7 +513,7 @@ static void op_fail(void)
 static void (*const ops[])(void) = {
     op_create, op_create, op_set_result, op_set_exception, op_cancel,
     op_add,    op_remove, op_follow,     op_then,          op_combine,
-    op_run,    op_run,    op_fail,       op_shield,
+    op_run,    op_run,    op_fail,       op_shield,        op_as_completed,
 };
 
 /* ---- the run ---- */
@@ -470,6 +522,12 @@ static void cleanup(void)
 {
   fail_in = 0;
   cz.pos = cz.n; /* callbacks running from here on do nothing */
+  for (int k = 0; k < cz.nits; k++)
+    if (!cz.its[k].freed) {
+      fut_as_completed_free(cz.its[k].p);
+      cz_m_ac_free(k);
+      cz_compare();
+    }
   for (int i = 0; i < cz.nf; i++) {
     int rc = fut_cancel(cz.f[i].p, NULL);
     cz_check_rc("fut_cancel (cleanup)", rc, cz_m_cancel(i, NULL));

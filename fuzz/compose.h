@@ -19,11 +19,12 @@
 #define CZ_MAXOPS 400
 #define CZ_KEYS 3
 
-enum { RO_PLAIN, RO_THEN, RO_COMB, RO_SHIELD };
+enum { RO_PLAIN, RO_THEN, RO_COMB, RO_SHIELD, RO_OUT };
 /* What sits on a future, in registration order: the input's callback
    (a: key), a continuation (a: its future), a combinator (a: its future),
-   a follow link's two sides (a: the link). */
-enum { RG_HCB, RG_THEN, RG_COMB, RG_FSRC, RG_FDST };
+   a follow link's two sides (a: the link), an as_completed iterator
+   (a: the iterator). */
+enum { RG_HCB, RG_THEN, RG_COMB, RG_FSRC, RG_FDST, RG_AC };
 enum {
   CB_GATHER,
   CB_GATHER_ALL,
@@ -56,6 +57,7 @@ typedef struct cz_mf {
   int link;
   /* RO_THEN, RO_SHIELD */
   int tsrc;           /* -1 once settled */
+  int it;             /* RO_OUT: its iterator while it waits, else -1 */
   int held;           /* RO_SHIELD: its source, held until the end */
   unsigned on;
   int destroyed;      /* destroy_data runs expected */
@@ -63,6 +65,19 @@ typedef struct cz_mf {
   int kind, nin, left;
   int in[CZ_MAXIN];
 } cz_mf_t;
+
+#define CZ_MAXIT 4 /* as_completed iterators per input */
+
+/* An as_completed iterator: inputs done and not handed out wait in
+   ring[], outputs not served in waiting[], both in order. */
+typedef struct cz_it {
+  fut_as_completed_t *p;
+  bool freed;
+  int nin, promised;
+  int in[CZ_MAXIN];
+  int ring[CZ_MAXIN], nring;
+  int waiting[CZ_MAXF], nwaiting;
+} cz_it_t;
 
 typedef struct cz_link {
   int dst, src; /* -1 once that side let go */
@@ -91,6 +106,8 @@ typedef struct cz {
   cz_mf_t f[CZ_MAXF];
   int nf, nval;
   cz_link_t links[CZ_MAXLINK];
+  cz_it_t its[CZ_MAXIT];
+  int nits;
   int nlinks;
   cz_unit_t units[CZ_MAXQ];
   int uh, ut;
@@ -125,6 +142,12 @@ void cz_m_then(int next, int src, unsigned on);
 /* fut_shield of a pending f: s is the new future. */
 void cz_m_shield(int s, int f);
 void cz_m_combine(int g, int kind, const int *in, int n);
+/* fut_as_completed_new / _next / _free. next returns whether the model
+   expects a future; out is the model index it was given. */
+void cz_m_ac_new(int it, const int *in, int n);
+bool cz_m_ac_can_next(int it);
+void cz_m_ac_next(int it, int out);
+void cz_m_ac_free(int it);
 /* The unit the library just ran, replaying its log. */
 void cz_m_run_one(void);
 /* Does `from` hold, through references the library keeps until a future

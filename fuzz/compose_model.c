@@ -113,7 +113,8 @@ static void adopt(int dst, int src)
 
 bool cz_m_private(int f)
 {
-  return F(f)->role == RO_COMB || F(f)->role == RO_SHIELD;
+  return F(f)->role == RO_COMB || F(f)->role == RO_SHIELD ||
+         F(f)->role == RO_OUT;
 }
 
 int cz_m_set_result(int f, int v)
@@ -173,6 +174,29 @@ static int then_cancel(int f, const char *msg)
   return rc;
 }
 
+/* An output that stops waiting gives its place back. */
+static void out_withdraw(int o)
+{
+  int k = F(o)->it;
+  if (k < 0)
+    return;
+  cz_it_t *it = &cz.its[k];
+  int j = 0;
+  while (it->waiting[j] != o)
+    j++;
+  memmove(&it->waiting[j], &it->waiting[j + 1],
+          (size_t)(it->nwaiting - j - 1) * sizeof it->waiting[0]);
+  it->nwaiting--;
+  it->promised--;
+  F(o)->it = -1;
+}
+
+static int out_cancel(int o, const char *msg)
+{
+  out_withdraw(o);
+  return cancel_exc(o, msg, false);
+}
+
 /* A shield's hook: it stops waiting, its source untouched. */
 static int shield_cancel(int s, const char *msg)
 {
@@ -219,6 +243,8 @@ static int cancel_exc(int f, const char *msg, bool use_hook)
       r = comb_cancel(f, msg);
     else if (use_hook && m->role == RO_SHIELD)
       r = shield_cancel(f, msg);
+    else if (use_hook && m->role == RO_OUT)
+      r = out_cancel(f, msg);
     else {
       if (m->following)
         next = cz.links[m->link].src;
@@ -369,6 +395,68 @@ void cz_m_combine(int g, int kind, const int *in, int n)
     comb_finish_array(g);
 }
 
+/* ---- as_completed ---- */
+
+static void ac_deliver(int k, int in)
+{
+  cz_it_t *it = &cz.its[k];
+  if (it->nwaiting > 0) {
+    int o = it->waiting[0];
+    memmove(&it->waiting[0], &it->waiting[1],
+            (size_t)(it->nwaiting - 1) * sizeof it->waiting[0]);
+    it->nwaiting--;
+    F(o)->it = -1;
+    adopt(o, in);
+    return;
+  }
+  it->ring[it->nring++] = in;
+}
+
+void cz_m_ac_new(int k, const int *in, int n)
+{
+  cz_it_t *it = &cz.its[k];
+  it->nin = n;
+  memcpy(it->in, in, (size_t)n * sizeof *in);
+  for (int i = 0; i < n; i++)
+    if (F(in[i])->state == FUT_PENDING)
+      reg_add(in[i], RG_AC, k);
+  for (int i = 0; i < n; i++)
+    if (F(in[i])->state != FUT_PENDING)
+      ac_deliver(k, in[i]);
+}
+
+bool cz_m_ac_can_next(int k)
+{
+  const cz_it_t *it = &cz.its[k];
+  return !it->freed && it->promised < it->nin;
+}
+
+void cz_m_ac_next(int k, int o)
+{
+  cz_it_t *it = &cz.its[k];
+  it->promised++;
+  if (it->nring > 0) {
+    int in = it->ring[0];
+    memmove(&it->ring[0], &it->ring[1],
+            (size_t)(it->nring - 1) * sizeof it->ring[0]);
+    it->nring--;
+    adopt(o, in);
+    return;
+  }
+  F(o)->it = k;
+  it->waiting[it->nwaiting++] = o;
+}
+
+void cz_m_ac_free(int k)
+{
+  cz_it_t *it = &cz.its[k];
+  it->freed = true;
+  while (it->nwaiting > 0)
+    cancel_exc(it->waiting[0], NULL, true);
+  for (int i = 0; i < it->nin; i++)
+    reg_remove(it->in[i], RG_AC, k);
+}
+
 /* ---- running a unit ---- */
 
 static cz_log_t *next_log(int kind, fut_t *a)
@@ -471,6 +559,10 @@ void cz_m_run_one(void)
     if (F(u.reg.a)->state == FUT_PENDING)
       account(u.reg.a, u.fut);
     break;
+  case RG_AC:
+    if (!cz.its[u.reg.a].freed)
+      ac_deliver(u.reg.a, u.fut);
+    break;
   case RG_FSRC: {
     cz_link_t *l = &cz.links[u.reg.a];
     if (l->dst >= 0) {
@@ -507,7 +599,7 @@ bool cz_m_reaches(int from, int to)
     if (f == to)
       return true;
     const cz_mf_t *m = F(f);
-    int held[CZ_MAXIN + 4], k = 0;
+    int held[2 * CZ_MAXIN + 4], k = 0;
     for (int i = 0; i < m->nin; i++)
       held[k++] = m->in[i];
     if (m->src >= 0)
@@ -516,6 +608,10 @@ bool cz_m_reaches(int from, int to)
       held[k++] = m->tsrc;
     if (m->role == RO_SHIELD)
       held[k++] = m->held;
+    /* An output still waiting will adopt one of its iterator's inputs. */
+    for (int i = 0; m->role == RO_OUT && m->it >= 0 && i < cz.its[m->it].nin;
+         i++)
+      held[k++] = cz.its[m->it].in[i];
     if (m->following)
       held[k++] = cz.links[m->link].src;
     for (int i = 0; i < k; i++)

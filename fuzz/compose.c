@@ -1,5 +1,5 @@
 /* The composition fuzzer: fut_follow, fut_then, fut_gather, fut_wait,
-   fut_race, fut_any and fut_shield against a reference model that runs in
+   fut_race, fut_any, fut_shield and fut_as_completed_* against a reference model that runs in
    lockstep with the library.
 
    The model keeps, for every future, its outcome and the ordered list of

@@ -24,4 +24,5 @@ done
 "$build/bench/bench_fiber" 1000
 # The worker pools' table, tiny: 100 jobs, 10 round trips, one run each.
 "$build/bench/bench_pool" 100 10 1
+"$build/bench/bench_compose" quick
 echo "bench: every workload ran"

@@ -336,9 +336,127 @@ FUT_API int fut_follow(fut_t *dst, fut_t *src);
    some other way. */
 FUT_API fut_t *fut_source(const fut_t *f);
 
+/* What fut_then's `on` selects: the kinds of outcome fn is called for. */
+enum {
+  FUT_ON_RESULT = 1,
+  FUT_ON_EXCEPTION = 2,
+  FUT_ON_CANCEL = 4,
+  FUT_ON_DONE = 7
+};
+/* A continuation: src is done; complete next, or make it follow another
+   future. Both borrowed. */
+typedef void (*fut_then_fn)(fut_t *src, fut_t *next, void *data);
+/* A new future `next` that continues src. Once src is done, on the loop
+   (never inside the call that completed src): if the kind of its outcome
+   is in `on`, fn(src, next, data) runs and must complete next
+   (fut_set_result, fut_set_exception, fut_cancel) or make it follow
+   another future (fut_follow: a continuation that returns a future); if fn
+   returns with next neither done nor following, next finishes with an
+   FUT_EXC_INVALID_STATE_ERROR. If the kind is not in `on`, fn does not run
+   and next adopts src's outcome (on == 0: fn may be NULL, next simply
+   follows src). destroy_data(data) runs exactly once: after fn returned,
+   or once fn will never run (unlike a done-callback's data, which is the
+   callback's once it ran). fut_cancel(next) before fn ran cancels next at
+   once and a still pending src with the same message (wrap src in
+   fut_shield to prevent that); fn then never runs, and destroy_data runs
+   at once. If next is completed some other way first, fn never runs
+   either, and destroy_data runs when src is done. next holds a reference to src until fn ran
+   or never will, and src holds next until then, so next need not be kept:
+   a src that is never completed keeps both alive (cancel one to release
+   them). NULL if src is NULL, `on` has bits outside FUT_ON_DONE, fn is
+   NULL with a nonzero `on`, or out of memory / the loop refused (nothing
+   taken: destroy_data does not run). Loop thread. */
+FUT_API fut_t *fut_then(fut_t *src, unsigned on, fut_then_fn fn, void *data,
+                        fut_free_fn destroy_data);
+
 /* ------------------------------------------------------------------------
  * Combinators
  * ------------------------------------------------------------------------ */
+
+/* Every combinator below takes a reference to each input (the same future
+   may appear more than once: each occurrence counts) and holds it until
+   its own future is destroyed. Every input must be on `loop`. Inputs
+   already done when the call is made are accounted at once, in argument
+   order: if that decides the outcome, the new future is done when the
+   call returns (its callbacks deferred as always). The new future's
+   outcome is the combinator's alone (fut_set_result, fut_set_exception
+   and fut_follow on it say FUT_ENOTSUP); only fut_cancel ends it early.
+   Once it is done (decided, timed out or cancelled), no callback or timer
+   of the combinator stays on any input. Its callbacks on pending inputs
+   keep it alive, so it need not be kept; inputs nobody completes keep it
+   (and themselves) alive until cancelled. The constructors return NULL
+   for a NULL loop, futs NULL with n > 0, a NULL input, an input on another
+   loop, a bad flag, or out of memory / a refusing loop (nothing taken).
+   Loop thread. */
+
+enum { FUT_GATHER_RETURN_EXCEPTIONS = 1 };
+/* All of them: finishes with the array of the n inputs in argument order,
+   as `fut_t *const *` (void *v; fut_result(g, &v); fut_t *const *kids =
+   v;), borrowed and valid while g lives; read each input's own outcome
+   from it. n == 0: finished at once (nothing to read). Without the flag,
+   the first input to finish with an exception makes g finish with it
+   (adopted: the duty to read it moves to g, fut_source(g) is that input),
+   and the first input cancelled by someone else makes g FINISH (not
+   cancel) with a CancelledError carrying that input's message; the other
+   inputs keep running, and while g lives their exceptions count as read.
+   With FUT_GATHER_RETURN_EXCEPTIONS, g waits for every input and always
+   finishes with the array. fut_cancel(g, msg) while pending cancels g at
+   once and every input not yet done with msg, and returns 1; once g is
+   done it returns 0 and touches nothing. */
+FUT_API fut_t *fut_gather(fut_loop_t *loop, fut_t *const *futs, size_t n,
+                          unsigned flags);
+
+enum {
+  FUT_WAIT_ALL_COMPLETED,   /* every input done */
+  FUT_WAIT_FIRST_COMPLETED, /* any input done */
+  FUT_WAIT_FIRST_EXCEPTION  /* an input finished with an exception (a
+                               cancelled one does not count), or all done */
+};
+#define FUT_NO_TIMEOUT UINT64_MAX
+/* Waits, never fails because of an input: finishes with the same array as
+   fut_gather once return_when is met, or when timeout_ms passes (unless it
+   is FUT_NO_TIMEOUT; then some inputs may still be pending: check
+   fut_done on each). Cancelling it never touches the inputs. NULL also
+   for n == 0, a bad return_when, or a timeout on a loop without
+   call_later/cancel_timer or whose call_later refuses. */
+FUT_API fut_t *fut_wait(fut_loop_t *loop, fut_t *const *futs, size_t n,
+                        int return_when, uint64_t timeout_ms);
+
+/* Adopts the outcome of the first input to be done, whatever it is, then
+   cancels every other input still running (no message). fut_source(r) is
+   the input that decided. Cancelling r cancels every input not yet done.
+   NULL also for n == 0. */
+FUT_API fut_t *fut_race(fut_loop_t *loop, fut_t *const *futs, size_t n);
+/* Like fut_race, but decided by the first input to finish with a result;
+   if none does, adopts the outcome of the last input to be done. */
+FUT_API fut_t *fut_any(fut_loop_t *loop, fut_t *const *futs, size_t n);
+
+/* A future that adopts f's outcome, where cancelling it does not touch f
+   (it only stops waiting: its callback comes off f). f itself, with a new
+   reference, if f is already done. Holds a reference to f until destroyed.
+   Its outcome is f's alone: fut_set_result / fut_set_exception /
+   fut_follow on it say FUT_ENOTSUP. NULL if f is NULL or out of memory.
+   Loop thread. */
+FUT_API fut_t *fut_shield(fut_t *f);
+
+/* The inputs, in the order they finish. */
+typedef struct fut_as_completed fut_as_completed_t;
+/* An iterator over n inputs (n == 0 allowed; inputs done now come first,
+   in argument order). NULL as for the constructors above. */
+FUT_API fut_as_completed_t *fut_as_completed_new(fut_loop_t *loop,
+                                                 fut_t *const *futs,
+                                                 size_t n);
+/* A new future (one reference, yours) that adopts the outcome of the next
+   input to be done, fut_source giving that input. Cancelling or dropping
+   it does not touch the inputs: the input it would have adopted goes to
+   the next output still waiting (inputs are handed, in completion order,
+   to the waiting outputs, in the order next returned them). NULL once
+   every input is handed out or promised to a waiting output, after free,
+   for a NULL it, or out of memory. */
+FUT_API fut_t *fut_as_completed_next(fut_as_completed_t *it);
+/* Release the iterator: outputs still waiting are cancelled (no message);
+   outputs that adopted stay as they are. NULL-safe. */
+FUT_API void fut_as_completed_free(fut_as_completed_t *it);
 
 /* ------------------------------------------------------------------------
  * Tasks: coroutines that await futures

@@ -16,4 +16,14 @@ for work in w1 w2 w4; do
   done
 done
 "$build/bench/bench_task" --smoke
+for work in arm fire; do
+  for host in ml base; do
+    "$build/bench/bench_timers" "$work" "$host" 1000
+  done
+done
+# Fibers: every row once, small (Boost.Context's when it was found).
+"$build/bench/bench_fiber" 1000
+# The worker pools' table, tiny: 100 jobs, 10 round trips, one run each.
+"$build/bench/bench_pool" 100 10 1
+"$build/bench/bench_compose" quick
 echo "bench: every workload ran"

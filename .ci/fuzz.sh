@@ -1,8 +1,9 @@
 #!/bin/bash
 # CI: the differential fuzzer (fuzz/README.md). Builds the libFuzzer target
-# with clang and fuzzes for 60 s (the task target 30 s), each starting from
-# a copy of its committed corpus (which stays untouched); then replays both
-# corpora through the gcc build under ASan+UBSan. Any crash or model divergence fails.
+# with clang and fuzzes each target for 60 s, each starting from
+# a copy of its committed corpus (which stays untouched); then replays the
+# corpora through the gcc build under ASan+UBSan. Any crash or model
+# divergence fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,23 +14,23 @@ trap 'rm -rf "$work"' EXIT
 rm -rf build-fuzz-ci build-fuzz-ci-replay
 CC=clang meson setup build-fuzz-ci -Dfuzzing=enabled -Dwerror=true \
   -Dtests=disabled -Dexamples=disabled -Db_lundef=false
-ninja -C build-fuzz-ci fuzz/fuzz_future fuzz/fuzz_task
-# fuzz TARGET CORPUS SECONDS: fuzz from a copy of the committed corpus.
-# Crashes land in $work; print them before failing.
-fuzz() {
-  mkdir "$work/$2"
-  cp "fuzz/$2"/* "$work/$2/"
-  if ! "build-fuzz-ci/fuzz/$1" -max_total_time="$3" \
-      -print_final_stats=1 -artifact_prefix="$work/" "$work/$2"; then
+ninja -C build-fuzz-ci fuzz/fuzz_future fuzz/fuzz_compose fuzz/fuzz_task
+# Each target from a copy of its corpus; crashes land in $work, printed
+# before failing.
+for target in fuzz_future:corpus fuzz_compose:corpus-compose \
+    fuzz_task:corpus-task; do
+  name=${target%%:*}
+  corpus=${target#*:}
+  mkdir "$work/$corpus"
+  cp fuzz/"$corpus"/* "$work/$corpus/"
+  if ! build-fuzz-ci/fuzz/"$name" -max_total_time="$seconds" \
+      -print_final_stats=1 -artifact_prefix="$work/" "$work/$corpus"; then
     for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
       [ -e "$f" ] && echo "reproducer: $f ($(base64 -w0 "$f"))"
     done
     exit 1
   fi
-}
-fuzz fuzz_future corpus "$seconds"
-# The task target (fuzz_task.c): half the time.
-fuzz fuzz_task corpus-task "$(( (seconds + 1) / 2 ))"
+done
 
 CC=gcc meson setup build-fuzz-ci-replay -Dfuzzing=enabled -Dwerror=true \
   -Dtests=disabled -Dexamples=disabled -Db_sanitize=address,undefined \

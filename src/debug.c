@@ -1,5 +1,8 @@
 /* Status texts, versions, fut_describe and the last-resort error report. */
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -36,12 +39,68 @@ const char *fut_version_string(void)
       FUT_VERSION_MINOR) "." FUT_STR(FUT_VERSION_PATCH);
 }
 
-int fut__exc_format(const fut_exc_t *e, char *buf, size_t len)
+/* snprintf-like appending: `used` counts what was needed, even past len,
+   in size_t: a message may be longer than an int can count. */
+typedef struct out {
+  char *buf;
+  size_t len;
+  size_t used;
+} out_t;
+
+/* Appends n bytes of s, or as many as fit (the last byte of buf is kept
+   for the NUL). */
+static void out_mem(out_t *o, const char *s, size_t n)
 {
-  const char *name = e->type->name ? e->type->name : "?";
-  if (e->message)
-    return snprintf(buf, len, "%s(%d, '%s')", name, e->code, e->message);
-  return snprintf(buf, len, "%s(%d)", name, e->code);
+  if (o->len > 0 && o->used < o->len - 1) {
+    size_t room = o->len - 1 - o->used;
+    memcpy(o->buf + o->used, s, n < room ? n : room);
+  }
+  o->used += n;
+}
+
+static void out_str(out_t *o, const char *s)
+{
+  out_mem(o, s, strlen(s));
+}
+
+/* The short, bounded pieces (numbers, pointers) go through snprintf. */
+static void out_fmt(out_t *o, const char *fmt, ...) FUT_PRINTF(2, 3);
+static void out_fmt(out_t *o, const char *fmt, ...)
+{
+  char piece[64];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(piece, sizeof piece, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    out_mem(o, piece, (size_t)n < sizeof piece ? (size_t)n : sizeof piece - 1);
+}
+
+/* NUL-terminates what fits. */
+static void out_end(const out_t *o)
+{
+  if (o->len > 0)
+    o->buf[o->used < o->len ? o->used : o->len - 1] = '\0';
+}
+
+static void out_exc(out_t *o, const fut_exc_t *e)
+{
+  out_str(o, e->type->name ? e->type->name : "?");
+  out_fmt(o, "(%d", e->code);
+  if (e->message) {
+    out_str(o, ", '");
+    out_mem(o, e->message, e->message_len);
+    out_str(o, "'");
+  }
+  out_str(o, ")");
+}
+
+size_t fut__exc_format(const fut_exc_t *e, char *buf, size_t len)
+{
+  out_t o = {buf, len, 0};
+  out_exc(&o, e);
+  out_end(&o);
+  return o.used;
 }
 
 int fut_describe(const fut_t *f, char *buf, size_t len)
@@ -55,43 +114,51 @@ int fut_describe(const fut_t *f, char *buf, size_t len)
 }
 
 int fut__describe_as(const fut_t *f, const char *kind,
-                     int (*extra)(const fut_t *f, char *buf, size_t len),
+                     size_t (*extra)(const fut_t *f, char *buf, size_t len),
                      char *buf, size_t len)
 {
   static const char *const words[] = {"pending", "cancelled", "finished"};
-  fut__out_t o = {buf, len, 0};
-  size_t room;
-  char *at = fut__out_at(&o, &room);
-  fut__out_add(&o, snprintf(at, room, "<%s %s", kind, words[f->state]));
-  if (extra) {
-    at = fut__out_at(&o, &room);
-    fut__out_add(&o, extra(f, at, room));
-  }
-  at = fut__out_at(&o, &room);
+  out_t o = {buf, len, 0};
+  out_str(&o, "<");
+  out_str(&o, kind);
+  out_str(&o, " ");
+  out_str(&o, words[f->state]);
+  if (extra)
+    o.used += extra(f, o.used < len ? buf + o.used : NULL,
+                    o.used < len ? len - o.used : 0);
   switch (f->state) {
   case FUT_PENDING: {
     size_t n = fut__pending_callbacks(f);
     if (n)
-      fut__out_add(&o, snprintf(at, room, " cb=[%zu]", n));
+      out_fmt(&o, " cb=[%zu]", n);
     break;
   }
   case FUT_CANCELLED:
-    if (f->u.exc->message)
-      fut__out_add(&o, snprintf(at, room, " message='%s'", f->u.exc->message));
+    if (f->u.exc->message) {
+      out_str(&o, " message='");
+      out_mem(&o, f->u.exc->message, f->u.exc->message_len);
+      out_str(&o, "'");
+    }
     break;
   default:
     if (!(f->flags & FUT_F_EXC)) {
-      fut__out_add(&o, snprintf(at, room, " result=%p", f->u.result.value));
+      out_fmt(&o, " result=%p", f->u.result.value);
       break;
     }
-    fut__out_add(&o, snprintf(at, room, " exception="));
-    at = fut__out_at(&o, &room);
-    fut__out_add(&o, fut__exc_format(f->u.exc, at, room));
+    out_str(&o, " exception=");
+    out_exc(&o, f->u.exc);
     break;
   }
-  at = fut__out_at(&o, &room);
-  fut__out_add(&o, snprintf(at, room, ">"));
-  return fut__out_end(&o);
+  out_str(&o, ">");
+  /* The length needed cannot be returned: refuse rather than return a
+     wrong one, leaving an empty string. */
+  if (o.used > INT_MAX) {
+    if (len > 0)
+      buf[0] = '\0';
+    return FUT_EINVAL;
+  }
+  out_end(&o);
+  return (int)o.used;
 }
 
 void fut__report(fut_loop_t *loop, fut_t *f, const fut_exc_t *exc,

@@ -3,7 +3,6 @@
 #ifndef FUT_INTERNAL_H
 #define FUT_INTERNAL_H
 
-#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,6 +65,7 @@ struct fut_exc {
   void *data;
   fut_free_fn free_data;
   const char *message;  /* NULL, or points into text[] */
+  size_t message_len;   /* strlen(message): fut_describe needs no scan */
   char text[];
 };
 
@@ -221,54 +221,21 @@ FUT_INTERNAL size_t fut__pending_callbacks(const fut_t *f);
 
 /* ---- reporting (debug.c) ---- */
 
-/* snprintf-like appending for the describe texts: `used` counts what was
-   needed, even past len. */
-typedef struct fut__out {
-  char *buf;
-  size_t len;
-  size_t used;
-} fut__out_t;
-
-/* Where the next piece goes, and its room (0 and NULL once full). */
-static inline char *fut__out_at(const fut__out_t *o, size_t *room)
-{
-  if (o->used < o->len) {
-    /* snprintf may fail outright (EOVERFLOW) when told of more than INT_MAX
-       bytes of room. */
-    *room = o->len - o->used < INT_MAX ? o->len - o->used : INT_MAX;
-    return o->buf + o->used;
-  }
-  *room = 0;
-  return NULL;
-}
-
-static inline void fut__out_add(fut__out_t *o, int n)
-{
-  if (n > 0)
-    o->used += (size_t)n;
-}
-
-/* Terminates a truncated text; returns the length needed. */
-static inline int fut__out_end(const fut__out_t *o)
-{
-  if (o->len > 0 && o->used >= o->len)
-    o->buf[o->len - 1] = '\0';
-  return (int)o->used;
-}
-
 /* fut_describe's text with `kind` for "Future" and, after the state word,
    what extra (snprintf-like, may be NULL) writes: "<Task pending name=..
    cb=[1]>". */
 FUT_INTERNAL int fut__describe_as(const fut_t *f, const char *kind,
-                                  int (*extra)(const fut_t *f, char *buf,
-                                               size_t len),
+                                  size_t (*extra)(const fut_t *f, char *buf,
+                                                  size_t len),
                                   char *buf, size_t len);
 
 /* Hand an error nobody can return to the loop's exception_handler, or write
    one line to stderr. */
 FUT_INTERNAL void fut__report(fut_loop_t *loop, fut_t *f, const fut_exc_t *exc,
                               const char *message);
-/* "Name(code, 'message')" or "Name(code)", snprintf-like. */
-FUT_INTERNAL int fut__exc_format(const fut_exc_t *e, char *buf, size_t len);
+/* "Name(code, 'message')" or "Name(code)", snprintf-like (the length
+   needed, as a size_t: the message may be longer than INT_MAX). */
+FUT_INTERNAL size_t fut__exc_format(const fut_exc_t *e, char *buf,
+                                    size_t len);
 
 #endif

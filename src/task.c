@@ -13,6 +13,7 @@
    Cancelling (the cancel hook) never cancels the task: it counts, cancels
    the awaited future if the task waits on a pending one, and otherwise
    leaves a request that the next await (or the first step) delivers. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -447,29 +448,33 @@ const char *fut_task_name(const fut_t *task)
 
 /* " name='...'" and, while waiting, " wait_for=<...>": an awaited task is
    shown without its own wait_for, so the text never recurses. */
-static int describe_name(const fut_t *f, char *buf, size_t len)
+static size_t describe_name(const fut_t *f, char *buf, size_t len)
 {
-  return snprintf(buf, len, " name='%s'", fut_task_name(f));
+  int n = snprintf(buf, len, " name='%s'", fut_task_name(f));
+  return n > 0 ? (size_t)n : 0;
 }
 
-static int describe_extra(const fut_t *f, char *buf, size_t len)
+/* Where a piece goes after `used` bytes of (buf, len), and its room. */
+static char *piece_at(char *buf, size_t len, size_t used, size_t *room)
+{
+  *room = used < len ? len - used : 0;
+  return *room ? buf + used : NULL;
+}
+
+static size_t describe_extra(const fut_t *f, char *buf, size_t len)
 {
   const fut__task_t *t = (const fut__task_t *)f;
-  fut__out_t o = {buf, len, 0};
+  size_t n = describe_name(f, buf, len);
+  if (t->phase != FUT__TASK_WAITING)
+    return n;
   size_t room;
-  char *at = fut__out_at(&o, &room);
-  fut__out_add(&o, describe_name(f, at, room));
-  if (t->phase == FUT__TASK_WAITING) {
-    at = fut__out_at(&o, &room);
-    fut__out_add(&o, snprintf(at, room, " wait_for="));
-    at = fut__out_at(&o, &room);
-    if (fut__task_of(t->awaited))
-      fut__out_add(&o, fut__describe_as(t->awaited, "Task", describe_name,
-                                        at, room));
-    else
-      fut__out_add(&o, fut_describe(t->awaited, at, room));
-  }
-  return (int)o.used;
+  char *at = piece_at(buf, len, n, &room);
+  n += (size_t)snprintf(at, room, " wait_for=");
+  at = piece_at(buf, len, n, &room);
+  int m = fut__task_of(t->awaited)
+              ? fut__describe_as(t->awaited, "Task", describe_name, at, room)
+              : fut_describe(t->awaited, at, room);
+  return n + (m > 0 ? (size_t)m : 0);
 }
 
 static int task_describe(const fut_t *f, char *buf, size_t len)

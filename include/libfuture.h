@@ -658,6 +658,42 @@ FUT_API int fut_coro_resumed(fut_t *task, int *rc);
  * Fibers: stackful tasks
  * ------------------------------------------------------------------------ */
 
+/* A fiber task is a task (every rule and call of the section above holds)
+   whose body runs on a stack of its own, so fut_await works anywhere in
+   it, also in functions the body calls, and locals survive it. Its stack
+   has an unmapped guard page below it (an overflow is a clean SIGSEGV, not
+   corruption); stacks are reused through a small per-thread pool, freed
+   when the thread's last fiber is gone (fut_set_allocator does not apply
+   to stack memory). Fibers run on the loop's thread only, resumed by the
+   loop (never from inside another fiber). The body ends the task by
+   returning: with the outcome fut_task_return / fut_task_raise recorded,
+   else a NULL result. */
+typedef void (*fut_fiber_fn)(fut_t *task, void *arg);
+
+/* A new task running body(task, arg) on a fiber whose stack has at least
+   stack_size usable bytes (0: the default, 256 KiB; rounded up to whole
+   pages). Its first step is scheduled through call_soon. NULL, with
+   nothing taken (free_arg not run), if loop, its call_soon or body is
+   NULL, the loop refuses, or out of memory (no stack could be mapped
+   included). free_arg (may be NULL) runs once, when the task dies. */
+FUT_API fut_t *fut_spawn_fiber(fut_loop_t *loop, fut_fiber_fn body, void *arg,
+                               fut_free_fn free_arg, size_t stack_size);
+/* Inside a fiber task's body: wait for f, suspending the fiber (not the
+   loop) if it is pending. FUT_OK (a result: fut_result(f)), FUT_EEXCEPTION
+   (fut_exception(f)), FUT_ECANCELLED (f cancelled, or a cancel of the task
+   delivered here: the body decides what follows; fut_task_raise with a
+   CancelledError ends the task cancelled). FUT_EINVALIDSTATE at once when
+   f is the task itself or of another loop (the task then ends with an
+   InvalidStateError whatever the body records afterwards) or when the
+   body already recorded its outcome; FUT_EINVAL for a NULL f (the task
+   ends with an Error); FUT_ENOMEM or FUT_ELOOP if it could not suspend
+   (the task ends with that error). FUT_ENOTSUP outside a fiber task. */
+FUT_API int fut_await(fut_t *f);
+/* Inside a fiber task's body: let the loop run one iteration. FUT_OK, or
+   FUT_ECANCELLED when a cancel of the task is delivered here; the errors
+   of fut_await; FUT_ENOTSUP outside a fiber task. */
+FUT_API int fut_yield(void);
+
 /* ------------------------------------------------------------------------
  * Worker pools: blocking work off the loop
  * ------------------------------------------------------------------------ */

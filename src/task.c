@@ -130,7 +130,7 @@ static void step(fut__task_t *t)
   t->phase = FUT__TASK_RUNNING;
   running_t node = {t, running_steps};
   running_steps = &node;
-  t->run(t);
+  t->kind->run(t);
   running_steps = node.outer;
   if (t->phase == FUT__TASK_RUNNING)
     finish(t);
@@ -157,19 +157,19 @@ static void on_wakeup_lost(void *data)
   finish(t);
 }
 
-fut__task_t *fut__task_new(fut_loop_t *loop, fut__task_run_fn run,
+fut__task_t *fut__task_new(fut_loop_t *loop, const fut__task_kind_t *kind,
                            void *state, fut_free_fn free_state,
-                           unsigned flags)
+                           unsigned flags, size_t size)
 {
   if (flags & ~(unsigned)FUT_SPAWN_EAGER)
     return NULL;
   uint64_t number = atomic_fetch_add_explicit(&tasks_made, 1,
                                               memory_order_relaxed) + 1;
-  fut_t *f = fut__create_ext(loop, &task_class, sizeof(fut__task_t));
+  fut_t *f = fut__create_ext(loop, &task_class, size);
   if (!f)
     return NULL;
   fut__task_t *t = (fut__task_t *)f;
-  t->run = run;
+  t->kind = kind;
   t->state = state;
   t->free_state = free_state;
   t->number = number;
@@ -188,12 +188,22 @@ fut_t *fut__task_start(fut__task_t *t, unsigned flags)
     return f;
   }
   if (f->loop->call_soon(f->loop, on_queued_step, t, t->context) != 0) {
-    t->free_state = NULL; /* nothing taken */
-    f->refs = 1;
-    fut__unref(f);
+    fut__task_discard(t);
     return NULL;
   }
   return f;
+}
+
+void fut__task_discard(fut__task_t *t)
+{
+  t->free_state = NULL; /* nothing taken */
+  as_fut(t)->refs = 1;
+  fut__unref(as_fut(t));
+}
+
+fut__task_t *fut__task_running(void)
+{
+  return running_steps ? running_steps->task : NULL;
 }
 
 /* ---- awaiting ------------------------------------------------------------ */
@@ -493,12 +503,15 @@ static void run_coro(fut__task_t *t)
   t->body(&t->ext.base, t->state);
 }
 
+static const fut__task_kind_t coro_kind = {run_coro, NULL};
+
 fut_t *fut_spawn(fut_loop_t *loop, fut_coro_fn body, void *state,
                  fut_free_fn free_state, unsigned flags)
 {
   if (!body)
     return NULL;
-  fut__task_t *t = fut__task_new(loop, run_coro, state, free_state, flags);
+  fut__task_t *t = fut__task_new(loop, &coro_kind, state, free_state, flags,
+                                 sizeof(fut__task_t));
   if (!t)
     return NULL;
   t->body = body;
@@ -510,7 +523,8 @@ fut_t *fut_spawn(fut_loop_t *loop, fut_coro_fn body, void *state,
 static fut__task_t *running_coro(const fut_t *task)
 {
   fut__task_t *t = fut__task_of(task);
-  return t && t->phase == FUT__TASK_RUNNING ? t : NULL;
+  return t && t->kind == &coro_kind && t->phase == FUT__TASK_RUNNING ? t
+                                                                     : NULL;
 }
 
 int fut_coro_point(const fut_t *task)
@@ -556,6 +570,8 @@ int fut_coro_resumed(fut_t *task, int *rc)
 static fut_t *task_finalize(fut_t *f)
 {
   fut__task_t *t = (fut__task_t *)f;
+  if (t->kind->release)
+    t->kind->release(t);
   fut__free(t->name);
   if (t->free_state)
     t->free_state(t->state);

@@ -1,22 +1,21 @@
 /* The task machinery every kind of task body shares (task.c): the cancel
    protocol, awaiting, the current task, names. Nothing here is API.
 
-   A kind of body is a `run` function that advances the body by one step:
-   a stackless body is called again (task.c's run_coro). A fiber kind would
-   resume its fiber there (done when its function returned), and its
-   fut_await(f) would be, from inside the fiber:
-     r = fut__task_await(t, f, false);      (yield: NULL, true)
-     if (r < 0) return r;
-     if (r == 1) suspend the fiber;         (back in run: the step ends)
-     return fut__task_resumed(t, true);     (FUT_OK, _EEXCEPTION, _ECANCELLED)
-   plus a release of the fiber at the task's death (task_finalize). */
+   A kind of body says how to advance it by one step (`run`) and what to
+   release when the task dies: a stackless body is called again (task.c),
+   a fiber is resumed (task_fiber.c). Inside a step, the body awaits
+   through fut__task_await() and, once resumed, learns the outcome through
+   fut__task_resumed(). */
 #ifndef FUT_TASK_H
 #define FUT_TASK_H
 
 #include "internal.h"
 
 typedef struct fut__task fut__task_t;
-typedef void (*fut__task_run_fn)(fut__task_t *t);
+typedef struct fut__task_kind {
+  void (*run)(fut__task_t *t);     /* one step of the body */
+  void (*release)(fut__task_t *t); /* at the task's death; may be NULL */
+} fut__task_kind_t;
 
 enum {
   FUT__TASK_NEW,     /* first step scheduled (or about to run eagerly) */
@@ -35,8 +34,8 @@ enum {
 
 struct fut__task {
   struct fut_ext ext;
-  fut__task_run_fn run;
-  fut_coro_fn body;       /* a stackless body (coro.c) */
+  const fut__task_kind_t *kind;
+  fut_coro_fn body;       /* a stackless body */
   void *state;
   fut_free_fn free_state;
   void *context;          /* the loop context every step runs in */
@@ -59,16 +58,22 @@ struct fut__task {
   char default_name[26];  /* "Task-N", written when first asked for */
 };
 
-/* A new task of the given kind, not started: the caller fills in what
-   its kind needs, then calls fut__task_start. NULL with nothing taken
-   (see fut_spawn). */
+/* A new task of the given kind, `size` bytes (a kind's struct starting
+   with a fut__task_t), not started: the caller fills in what its kind
+   needs, then calls fut__task_start, or fut__task_discard. NULL with
+   nothing taken (see fut_spawn). */
 FUT_INTERNAL fut__task_t *fut__task_new(fut_loop_t *loop,
-                                        fut__task_run_fn run, void *state,
-                                        fut_free_fn free_state,
-                                        unsigned flags);
+                                        const fut__task_kind_t *kind,
+                                        void *state, fut_free_fn free_state,
+                                        unsigned flags, size_t size);
 /* Run the first step now (FUT_SPAWN_EAGER) or queue it; the task, or NULL
-   when the loop refuses (the task is freed without free_state). */
+   when the loop refuses (the task is discarded). */
 FUT_INTERNAL fut_t *fut__task_start(fut__task_t *t, unsigned flags);
+/* Free a task that never started, without its free_state: its spawn
+   failed and takes nothing. */
+FUT_INTERNAL void fut__task_discard(fut__task_t *t);
+/* The task whose step runs innermost on this thread, or NULL. */
+FUT_INTERNAL fut__task_t *fut__task_running(void);
 /* The task f, if it is one of any kind. */
 FUT_INTERNAL fut__task_t *fut__task_of(const fut_t *f);
 /* From inside the task's running step: await f (yield: NULL and true).

@@ -60,14 +60,13 @@ fut_t *fut_spawn_fiber(fut_loop_t *loop, fut_fiber_fn body, void *arg,
   return fut__task_start(t, 0);
 }
 
-/* The fiber task whose body runs now on this thread's fiber, or NULL. */
+/* The fiber task whose body runs now, or NULL: a fiber task's step runs
+   no code of its own outside its fiber, so the innermost running task
+   tells. */
 static fiber_task_t *running_fiber(void)
 {
   fut__task_t *t = fut__task_running();
-  if (!t || t->kind != &fiber_kind)
-    return NULL;
-  fiber_task_t *ft = (fiber_task_t *)t;
-  return fut__fiber_current() == ft->fiber ? ft : NULL;
+  return t && t->kind == &fiber_kind ? (fiber_task_t *)t : NULL;
 }
 
 static int suspend(fut_t *f, bool yield)

@@ -21,13 +21,15 @@
          task2 = asyncio.create_task(say_after(0.2, 'world'))
          late = asyncio.create_task(cancel_me())
          print('main: started')
-         print('main: finished:', await task1, await task2)
+         print('main: finished:', *await asyncio.gather(task1, task2))
          late.cancel('no longer needed')
          try:
              await late
          except asyncio.CancelledError:
              print('main: cancel_me is cancelled')
 
+   fut_gather's result is the array of its inputs (C has no list of
+   values of any type), so main reads each task's result from it.
    Each coroutine is a stackless task body: a C function that the loop
    calls once per step, which resumes where it left off (FUT_BEGIN), keeps
    its variables in its state struct, and suspends at FUT_AWAIT. */
@@ -130,7 +132,7 @@ static void free_cancel_me(void *state)
 typedef struct main_state {
   say_t say1, say2;
   cancel_me_t late_state;
-  fut_t *task1, *task2, *late;
+  fut_t *tasks[2], *late, *both;
   int rc;
 } main_t;
 
@@ -154,14 +156,15 @@ static void main_body(fut_t *task, void *state)
   FUT_BEGIN(task);
   m->say1 = (say_t){100, "hello", NULL};
   m->say2 = (say_t){200, "world", NULL};
-  m->task1 = spawn(say_after, &m->say1, free_say);
-  m->task2 = spawn(say_after, &m->say2, free_say);
+  m->tasks[0] = spawn(say_after, &m->say1, free_say);
+  m->tasks[1] = spawn(say_after, &m->say2, free_say);
   m->late = spawn(cancel_me, &m->late_state, free_cancel_me);
   printf("main: started\n");
-  FUT_AWAIT(task, m->task1);
-  FUT_AWAIT(task, m->task2);
-  printf("main: finished: %s %s\n", result_text(m->task1),
-         result_text(m->task2));
+  /* gather's result is the array of its inputs, each read in turn */
+  m->both = fut_gather(fut_get_loop(task), m->tasks, 2, 0);
+  FUT_AWAIT(task, m->both);
+  printf("main: finished: %s %s\n", result_text(m->tasks[0]),
+         result_text(m->tasks[1]));
   check(fut_cancel(m->late, "no longer needed") == 1, "fut_cancel");
   FUT_AWAIT_SETTLED(task, m->late, m->rc);
   if (m->rc == FUT_ECANCELLED)
@@ -173,9 +176,10 @@ static void main_body(fut_t *task, void *state)
 static void free_main(void *state)
 {
   main_t *m = state;
-  fut_unref(m->task1);
-  fut_unref(m->task2);
+  fut_unref(m->tasks[0]);
+  fut_unref(m->tasks[1]);
   fut_unref(m->late);
+  fut_unref(m->both);
 }
 
 int main(void)

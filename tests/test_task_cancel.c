@@ -429,6 +429,56 @@ static void test_cancel_cycle_refused(void **state)
   fut_unref(tb);
 }
 
+/* fut_gather over tasks: the array of the tasks once both return;
+   cancelling the gather cancels each pending task, whose awaited future is
+   cancelled in turn, and a task that swallows its cancel still gives its
+   value. */
+static void test_gather_over_tasks(void **state)
+{
+  test_loop_t *tl = *state;
+  script_t a, b;
+  script_set(&a, (const int[][2]){A(OP_AWAIT, 0), A(OP_RETURN, 1), END});
+  script_set(&b, (const int[][2]){A(OP_SETTLED, 0), A(OP_UNCANCEL, 0),
+                                  A(OP_RETURN, 2), END});
+  a.f[0] = tl_future(tl);
+  b.f[0] = tl_future(tl);
+  fut_t *t[2] = {script_spawn(&tl->base, &a, 0),
+                 script_spawn(&tl->base, &b, 0)};
+  fut_t *g = fut_gather(&tl->base, t, 2, FUT_GATHER_RETURN_EXCEPTIONS);
+  assert_non_null(g);
+  tl_run(tl);
+  assert_int_equal(fut_cancel(g, "all"), 1);
+  assert_int_equal(fut_task_cancelling(t[0]), 1);
+  assert_int_equal(fut_task_cancelling(t[1]), 1);
+  assert_string_equal(fut_cancel_message(a.f[0]), "all");
+  tl_run(tl);
+  assert_task_cancelled(t[0], "all");
+  assert_task_result(t[1], tv(2)); /* swallowed it */
+  assert_true(fut_cancelled(g));
+  fut_unref(g);
+
+  /* not cancelled: the array of the tasks, in order */
+  script_t c, d;
+  fut_t *u[2] = {script_run(tl, &c, (const int[][2]){A(OP_RETURN, 3), END}),
+                 script_run(tl, &d, (const int[][2]){A(OP_YIELD, 0),
+                                                     A(OP_RETURN, 4), END})};
+  g = fut_gather(&tl->base, u, 2, 0);
+  tl_run(tl);
+  void *v;
+  assert_int_equal(fut_result(g, &v), FUT_OK);
+  fut_t *const *kids = v;
+  assert_ptr_equal(kids[0], u[0]);
+  assert_ptr_equal(kids[1], u[1]);
+  assert_task_result(u[1], tv(4));
+  fut_unref(g);
+  for (int i = 0; i < 2; i++) {
+    fut_unref(t[i]);
+    fut_unref(u[i]);
+  }
+  fut_unref(a.f[0]);
+  fut_unref(b.f[0]);
+}
+
 /* A cancel arriving from a host hook while the task registers its
    wake-up still cancels the future it awaits. */
 static fut_t *cancel_in_hook;
@@ -493,6 +543,7 @@ int main(void)
     T(test_cancel_cycle_refused),
     T(test_cycle_wait_again_out_of_memory),
     T(test_cycle_through_a_follower),
+    T(test_gather_over_tasks),
     T(test_cancel_during_registration),
     T(test_cancel_out_of_memory_changes_nothing),
   };

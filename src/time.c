@@ -88,15 +88,16 @@ static void sleep_zero(void *arg)
   fut__unref(f);
 }
 
-/* Shared by both kinds: cancel_timer is host code and may drop the
-   caller's reference, so f is pinned across it. */
-static int timed_cancel(fut_t *f, fut_exc_t *exc)
+/* cancel_timer is host code and may drop the caller's reference, so f is
+   pinned across it; if it cancels f itself, the first message stays, and
+   either way f is cancelled when this returns. */
+static int sleep_cancel(fut_t *f, fut_exc_t *exc)
 {
   fut_ref(f);
   stop_timer((timed_t *)f);
-  int rc = fut__cancel_default(f, exc);
+  fut__cancel_default(f, exc);
   fut__unref(f);
-  return rc;
+  return 1;
 }
 
 static fut_t *sleep_finalize(fut_t *f)
@@ -109,7 +110,7 @@ static fut_t *sleep_finalize(fut_t *f)
 }
 
 static const fut_class_t sleep_class = {
-    .cancel = timed_cancel,
+    .cancel = sleep_cancel,
     .finalize = sleep_finalize,
     .outcome_is_private = true,
 };

@@ -221,17 +221,13 @@ static void wf_inner_refused(void *data)
 static void wf_timeout(void *arg)
 {
   wait_for_t *w = arg;
-  fut_t *wf = &w->t.base.base;
   fut_t *inner = w->inner;
   w->t.timer = NULL;
   if (inner->state != FUT_PENDING)
     return;
   w->timed_out = true;
-  /* Cancelling runs host code, which may drop w's last reference (and
-     with it inner's) while inner is being cancelled. */
-  fut_ref(wf);
+  /* Nothing touches w after this: the host code it runs may drop w. */
   fut__cancel_exc(inner, &fut__cancelled_plain);
-  fut__unref(wf);
 }
 
 static int wf_cancel(fut_t *wf, fut_exc_t *exc)

@@ -10,6 +10,7 @@
      each scheduled callback holds its own, so a hook that drops the
      caller's reference cannot free it under us;
    - nothing reads the future after the pass releases its pin. */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -96,9 +97,8 @@ static fut_t *release(fut_t *f)
   const fut_class_t *cls = fut__class(f);
   if (cls && cls->finalize) {
     fut_t *held = cls->finalize(f);
-    if (held && next)
-      fut__unref(held);
-    else if (held)
+    assert(!(held && next)); /* the class contract: one or the other */
+    if (held)
       next = held;
   }
   fut__free(f->more);

@@ -148,7 +148,8 @@ typedef struct fut_class {
   /* The last reference is gone, the outcome released: release what the
      extension holds. May return one future whose reference the caller
      drops after freeing f, so that chains die iteratively, not by
-     recursion. */
+     recursion; only if f did not adopt (an adopter already hands back its
+     source that way). */
   fut_t *(*finalize)(fut_t *f);
   /* fut_describe(), instead of the future's text. */
   int (*describe)(const fut_t *f, char *buf, size_t len);

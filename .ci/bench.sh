@@ -15,4 +15,5 @@ for work in w1 w2 w4; do
     "$build/bench/bench" "$work" "$host" 1000 16
   done
 done
+"$build/bench/bench_time" 1000
 echo "bench: every workload ran"

@@ -206,12 +206,12 @@ static void wf_inner_done(fut_t *inner, void *data)
   fut__unref(wf);
 }
 
-/* The loop refused to run our callback (it is closing): w stays pending. */
+/* The loop refused to run our callback (it is closing): w stays pending.
+   A registration that can be refused is still on inner, so w is alive. */
 static void wf_inner_refused(void *data)
 {
   wf_link_t *l = data;
-  if (l->w)
-    l->w->link = NULL;
+  l->w->link = NULL;
   fut__free(l);
 }
 

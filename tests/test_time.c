@@ -108,6 +108,17 @@ static void test_sleep_timer_runs_in_current_context(void **state)
   assert_result_is(w, NULL);
   fut_unref(w);
   fut_unref(s);
+
+  /* a loop without current_context: the timer gets NULL */
+  tfx_next_case(tl, false, true);
+  tl_enable_timers(tl);
+  wrap_hooks(tl);
+  armed_context = tv(4);
+  tl->current = tv(3);
+  s = fut_sleep(&tl->base, 5, NULL, NULL);
+  assert_int_equal(tl->timer_calls, 1);
+  assert_ptr_equal(armed_context, NULL);
+  fut_unref(s);
 }
 
 /* Plain loop work queued before a sleep(0): the sleep is still pending

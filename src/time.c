@@ -207,11 +207,13 @@ static void wf_inner_done(fut_t *inner, void *data)
 }
 
 /* The loop refused to run our callback (it is closing): w stays pending.
-   A registration that can be refused is still on inner, so w is alive. */
+   w may be gone already: a hook that ran for an earlier callback of the
+   same completion may have cancelled or dropped it. */
 static void wf_inner_refused(void *data)
 {
   wf_link_t *l = data;
-  l->w->link = NULL;
+  if (l->w)
+    l->w->link = NULL;
   fut__free(l);
 }
 

@@ -663,6 +663,40 @@ static void test_wait_for_callback_refused_at_completion(void **state)
   assert_int_equal(tv_freed(VALUE), 1);
 }
 
+/* f completes: the hook scheduling f's first callback cancels w and drops
+   it (w's callback can no longer come off f), then the loop refuses w's
+   callback. */
+static fut_t *refuse_victim;
+static void cancel_drop_victim_hook(test_loop_t *tl, int n, fut_work_fn fn,
+                                    void *arg, void *context)
+{
+  (void)fn, (void)arg, (void)context;
+  if (n == 1 && refuse_victim) {
+    assert_int_equal(fut_cancel(refuse_victim, NULL), 1);
+    fut_unref(refuse_victim);
+    refuse_victim = NULL;
+    tl->refuse_only = tl->calls + 1;
+  }
+}
+
+static void test_wait_for_gone_when_callback_refused(void **state)
+{
+  test_loop_t *tl = timed_loop(state);
+  fut_t *f = tl_future(tl);
+  assert_int_equal(fut_add_done_callback(f, rec_cb, tv(OTHER), NULL), FUT_OK);
+  refuse_victim = fut_wait_for(f, 100);
+  tl->hook = cancel_drop_victim_hook;
+  fut_set_result(f, tv(VALUE), tv_free);
+  tl->hook = NULL;
+  assert_null(refuse_victim);
+  assert_int_equal(tl->reports, 1); /* w's callback, refused */
+  assert_int_equal(tl_timers_armed(tl), 0);
+  tl_run(tl);
+  assert_int_equal(rec_len, 1);
+  fut_unref(f);
+  assert_int_equal(tv_freed(VALUE), 1);
+}
+
 /* The loop drops the timer at shutdown: w waits on, and still adopts. */
 static void test_wait_for_timer_dropped_by_loop(void **state)
 {
@@ -882,6 +916,7 @@ int main(void)
       T(test_wait_for_holds_input),
       T(test_wait_for_refused_takes_nothing),
       T(test_wait_for_callback_refused_at_completion),
+      T(test_wait_for_gone_when_callback_refused),
       T(test_wait_for_timer_dropped_by_loop),
       T(test_wait_for_sleep),
       T(test_wait_for_nested),

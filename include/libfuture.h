@@ -310,7 +310,8 @@ FUT_API void fut_sender_free(fut_sender_t *s);
    cancelled. Cancelling it, or dropping its last reference while pending,
    cancels its timer: nothing fires later. delay_ms 0 arms no timer: like
    asyncio's sleep(0) it goes once through call_soon, after the work already
-   queued, and so never finishes inside the call. NULL (and value stays the
+   queued, and so never finishes inside the call; that queued hop holds a
+   reference until it ran. NULL (and value stays the
    caller's) if loop is NULL, lacks call_later or cancel_timer, refuses the
    timer (or, for 0, the call_soon), or out of memory. Loop thread. */
 FUT_API fut_t *fut_sleep(fut_loop_t *loop, uint64_t delay_ms, void *value,

@@ -311,16 +311,17 @@ FUT_API void fut_sender_free(fut_sender_t *s);
    cancels its timer: nothing fires later. delay_ms 0 arms no timer: like
    asyncio's sleep(0) it goes once through call_soon, after the work already
    queued, and so never finishes inside the call; that queued hop holds a
-   reference until it ran. NULL (and value stays the
-   caller's) if loop is NULL, lacks call_later or cancel_timer, refuses the
-   timer (or, for 0, the call_soon), or out of memory. Loop thread. */
+   reference until it ran. NULL (and value stays the caller's) if loop is
+   NULL, lacks call_later or cancel_timer, refuses the timer (or, for 0,
+   the call_soon), or out of memory. Loop thread. */
 FUT_API fut_t *fut_sleep(fut_loop_t *loop, uint64_t delay_ms, void *value,
                          fut_free_fn free_value);
 /* A future w for f with a deadline (asyncio.wait_for). w holds a reference
    to f until w is destroyed. If f is done first, w adopts f's outcome (see
    "Adopting" below), on a later loop iteration. If timeout_ms passes first,
    f is cancelled (no message); once f is done, w finishes with a
-   FUT_EXC_TIMEOUT_ERROR exception if f ended cancelled, or adopts f's
+   FUT_EXC_TIMEOUT_ERROR exception (code 0, no message, one static object
+   shared by every timeout) if f ended cancelled, or adopts f's
    outcome if f did not accept the cancel (a task may swallow it). Only a
    cancel the timeout made becomes a TimeoutError: f cancelled by someone
    else, even in the iteration the timeout passes, makes w cancelled with

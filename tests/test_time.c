@@ -798,6 +798,36 @@ static void test_wait_for_reentrant_hooks(void **state)
   assert_int_equal(ta_live(), 0);
 }
 
+/* w adopts f: the hook that schedules w's callback drops w's last
+   reference, while w still has its timer to stop; then (second round) the
+   loop also refuses that callback, whose reference was all that kept w. */
+static void test_wait_for_completion_hook_drops_it(void **state)
+{
+  test_loop_t *tl = timed_loop(state);
+  for (int refuse = 0; refuse < 2; refuse++) {
+    fut_t *f = tl_future(tl);
+    fut_t *w = fut_wait_for(f, 100);
+    assert_int_equal(fut_add_done_callback(w, rec_cb, tv(OTHER), NULL),
+                     FUT_OK);
+    fut_set_result(f, tv(VALUE), tv_free);
+    hook_victim = w;
+    tl->hook = drop_victim_hook;
+    if (refuse)
+      tl->refuse_only = tl->calls + 1;
+    assert_int_equal(tl_run_once(tl), 1); /* w's callback on f: w adopts */
+    tl->hook = NULL;
+    assert_null(hook_victim);
+    assert_int_equal(tl_timers_armed(tl), 0);
+    assert_int_equal(tl_run(tl), refuse ? 0 : 1);
+    assert_int_equal(rec_len, refuse ? 0 : 1);
+    assert_int_equal(tl->reports, refuse);
+    fut_unref(f);
+    assert_int_equal(tv_freed(VALUE), 1);
+    tfx_next_case(tl, true, true);
+    tl_enable_timers(tl);
+  }
+}
+
 /* A done-callback of a sleep cancels a wait_for and drops its last
    reference. */
 static fut_t *cb_wait_for;
@@ -921,6 +951,7 @@ int main(void)
       T(test_wait_for_sleep),
       T(test_wait_for_nested),
       T(test_wait_for_reentrant_hooks),
+      T(test_wait_for_completion_hook_drops_it),
       T(test_sleep_callback_cancels_wait_for),
       cmocka_unit_test(test_oom_sweeps),
   };

@@ -15,5 +15,15 @@ for work in w1 w2 w4; do
     "$build/bench/bench" "$work" "$host" 1000 16
   done
 done
+for work in arm fire; do
+  for host in ml base; do
+    "$build/bench/bench_timers" "$work" "$host" 1000
+  done
+done
+# Fibers: every row once, small (Boost.Context's when it was found).
+"$build/bench/bench_fiber" 1000
+# The worker pools' table, tiny: 100 jobs, 10 round trips, one run each.
+"$build/bench/bench_pool" 100 10 1
+"$build/bench/bench_compose" quick
 "$build/bench/bench_time" 1000
 echo "bench: every workload ran"

@@ -13,17 +13,22 @@ trap 'rm -rf "$work"' EXIT
 rm -rf build-fuzz-ci build-fuzz-ci-replay
 CC=clang meson setup build-fuzz-ci -Dfuzzing=enabled -Dwerror=true \
   -Dtests=disabled -Dexamples=disabled -Db_lundef=false
-ninja -C build-fuzz-ci fuzz/fuzz_future
-mkdir "$work/corpus"
-cp fuzz/corpus/* "$work/corpus/"
-# Crashes land in $work; print them before failing.
-if ! build-fuzz-ci/fuzz/fuzz_future -max_total_time="$seconds" \
-    -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus"; then
-  for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
-    [ -e "$f" ] && echo "reproducer: $f ($(base64 -w0 "$f"))"
-  done
-  exit 1
-fi
+ninja -C build-fuzz-ci fuzz/fuzz_future fuzz/fuzz_compose
+# Each target from a copy of its corpus; crashes land in $work, printed
+# before failing.
+for target in fuzz_future:corpus fuzz_compose:corpus-compose; do
+  name=${target%%:*}
+  corpus=${target#*:}
+  mkdir "$work/$corpus"
+  cp fuzz/"$corpus"/* "$work/$corpus/"
+  if ! build-fuzz-ci/fuzz/"$name" -max_total_time="$seconds" \
+      -print_final_stats=1 -artifact_prefix="$work/" "$work/$corpus"; then
+    for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+      [ -e "$f" ] && echo "reproducer: $f ($(base64 -w0 "$f"))"
+    done
+    exit 1
+  fi
+done
 
 CC=gcc meson setup build-fuzz-ci-replay -Dfuzzing=enabled -Dwerror=true \
   -Dtests=disabled -Dexamples=disabled -Db_sanitize=address,undefined \

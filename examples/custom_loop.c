@@ -2,21 +2,40 @@
 
    libfuture never runs a loop: it hands work to the host through the hooks
    of a fut_loop_t. Here the host is the smallest loop that honours the
-   contract, a fixed-size ring of {fn, arg, context}:
+   contract, a fixed-size ring of {fn, arg, context}, plus a sorted list of
+   timers on a clock the host advances itself:
    - call_soon appends and returns 0, or refuses (nonzero) when the ring is
      full; it never runs anything itself;
-   - ring_run runs the queued work in FIFO order until the ring is empty.
-   A firmware super-loop or a game loop would call ring_run once per frame.
+   - ring_run runs the queued work in FIFO order until the ring is empty;
+   - call_later (optional: libfuture's timeouts need it) inserts into the
+     list, after the timers with the same or an earlier deadline (so equal
+     deadlines keep their order), and returns the node as the handle;
+     cancel_timer unlinks and frees it; frame() runs the ring, then each due
+     timer, unlinking it just before its fn starts (until then a cancel
+     still stops it); ring_shutdown hands the timers left to destroy_arg.
+   A firmware super-loop or a game loop would call frame() once per frame.
 
    The program completes a future and shows that its two done-callbacks run
-   only when the host drains the ring, in registration order. */
+   only when the host drains the ring, in registration order; then arms
+   four timers through the hook, cancels one, lets the clock run and
+   shuts down with one still pending. */
 #include <libfuture.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 /* ---- the host's loop ---- */
 
 #define RING_CAP 8
+
+typedef struct timer {
+  struct timer *next;
+  uint64_t deadline; /* ms on the host's clock */
+  fut_work_fn fn;
+  void *arg;
+  void *context;
+  fut_free_fn destroy_arg;
+} host_timer_t;
 
 typedef struct ring {
   struct {
@@ -26,6 +45,8 @@ typedef struct ring {
   } items[RING_CAP];
   unsigned head, len;
   void *running_context; /* the context of the unit being run */
+  uint64_t now;          /* the host's clock, ms */
+  host_timer_t *timers;      /* sorted by deadline, ties in arming order */
 } ring_t;
 
 static int ring_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
@@ -57,10 +78,73 @@ static int ring_run(ring_t *r)
   return ran;
 }
 
+static void *ring_call_later(fut_loop_t *loop, uint64_t delay_ms,
+                             fut_work_fn fn, void *arg, void *context,
+                             fut_free_fn destroy_arg)
+{
+  ring_t *r = loop->data;
+  host_timer_t *t = malloc(sizeof *t);
+  if (!t)
+    return NULL; /* refused */
+  *t = (host_timer_t){NULL, r->now + delay_ms, fn, arg, context, destroy_arg};
+  host_timer_t **at = &r->timers;
+  while (*at && (*at)->deadline <= t->deadline)
+    at = &(*at)->next;
+  t->next = *at;
+  *at = t;
+  return t;
+}
+
+static void ring_cancel_timer(fut_loop_t *loop, void *handle)
+{
+  ring_t *r = loop->data;
+  for (host_timer_t **at = &r->timers; *at; at = &(*at)->next)
+    if (*at == handle) {
+      *at = (*at)->next;
+      free(handle);
+      return;
+    }
+}
+
+/* One frame: the ring, then the timers due by now. */
+static int frame(ring_t *r)
+{
+  int ran = ring_run(r);
+  uint64_t now = r->now; /* a timer armed meanwhile waits for a later frame */
+  while (r->timers && r->timers->deadline <= now) {
+    host_timer_t t = *r->timers;
+    free(r->timers);
+    r->timers = t.next;
+    r->running_context = t.context;
+    t.fn(t.arg);
+    r->running_context = NULL;
+    ran++;
+  }
+  return ran;
+}
+
+/* Shutting down: the timers not yet due get destroy_arg instead. */
+static int ring_shutdown(ring_t *r)
+{
+  int dropped = 0;
+  while (r->timers) {
+    host_timer_t t = *r->timers;
+    free(r->timers);
+    r->timers = t.next;
+    if (t.destroy_arg)
+      t.destroy_arg(t.arg);
+    dropped++;
+  }
+  return dropped;
+}
+
 /* ---- the program ---- */
 
 static ring_t ring;
-static fut_loop_t loop = {.call_soon = ring_call_soon, .data = &ring};
+static fut_loop_t loop = {.call_soon = ring_call_soon,
+                          .data = &ring,
+                          .call_later = ring_call_later,
+                          .cancel_timer = ring_cancel_timer};
 /* The other hooks are optional and stay NULL: no call_soon_threadsafe (so
    no fut_sender_t), no current_context, reports go to stderr. */
 
@@ -86,6 +170,21 @@ static void on_done(fut_t *f, void *data)
   if (ran_callbacks < 4)
     order[ran_callbacks] = n;
   ran_callbacks++;
+}
+
+static int fired, dropped;
+
+static void on_timer(void *arg)
+{
+  printf("loop: t=%llu ms: timer %s\n", (unsigned long long)ring.now,
+         (const char *)arg);
+  fired++;
+}
+
+static void on_drop(void *arg)
+{
+  printf("loop: timer %s dropped unrun\n", (const char *)arg);
+  dropped++;
 }
 
 int main(void)
@@ -125,6 +224,23 @@ int main(void)
   expect(order[0] == first && order[1] == second, "registration order");
 
   fut_unref(f); /* the last reference: frees the future and `answer` */
+
+  /* The timer hook, called directly here; libfuture's timed functions
+     call it the same way. */
+  static char ta[] = "A", tb[] = "B", tc[] = "C", td[] = "D";
+  void *a = loop.call_later(&loop, 20, on_timer, ta, NULL, on_drop);
+  void *b = loop.call_later(&loop, 10, on_timer, tb, NULL, on_drop);
+  void *c = loop.call_later(&loop, 10, on_timer, tc, NULL, on_drop);
+  void *d = loop.call_later(&loop, 1000, on_timer, td, NULL, on_drop);
+  expect(a && b && c && d, "timers armed");
+  loop.cancel_timer(&loop, b);
+  puts("main: timers A (20 ms), B and C (10 ms), D (1 s) armed; B cancelled");
+  for (int i = 0; i < 3; i++) {
+    ring.now += 10;
+    frame(&ring);
+  }
+  printf("main: shutdown dropped %d timer(s)\n", ring_shutdown(&ring));
+  expect(fired == 2 && dropped == 1, "C and A fired, D dropped");
   if (failures)
     return EXIT_FAILURE;
   puts("ok");

@@ -149,7 +149,7 @@ int main(void)
                                                         : EXIT_FAILURE;
   fut_unref(first);
   fut_unref(second);
-  fut_uv_close(adapter);
+  fut_uv_free(adapter);
   uv_run(uv, UV_RUN_DEFAULT);
   if (uv_loop_close(uv) != 0)
     status = EXIT_FAILURE;

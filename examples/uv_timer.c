@@ -83,7 +83,7 @@ int main(void)
   int status = fut_done(f) ? EXIT_SUCCESS : EXIT_FAILURE;
   fut_unref(f);
 
-  fut_uv_close(adapter); /* its handles close in one more uv_run */
+  fut_uv_free(adapter); /* its handles close in one more uv_run */
   uv_run(uv, UV_RUN_DEFAULT);
   if (uv_loop_close(uv) != 0)
     status = EXIT_FAILURE;

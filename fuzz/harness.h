@@ -1,8 +1,8 @@
 /* The differential fuzzer's shared declarations.
 
    Input bytes drive operations on the library (ops.c). Each operation is
-   first applied to a small reference model of SPEC.md and libfuture.h
-   (model.c), which then knows what the library may do during the call:
+   first applied to a small reference model of the contract in
+   libfuture.h (model.c), which then knows what the library may do during the call:
    which hooks it calls and in which order, what it frees, what it reports.
    Every hook of the harness (hooks.c) checks that it was expected as it
    runs, and every call's return value and out-parameters are compared

@@ -1,5 +1,5 @@
-/* The reference model: futures, exceptions and registrations as SPEC.md
-   and libfuture.h describe them, and the frames that hold, for each
+/* The reference model: futures, exceptions and registrations as
+   include/libfuture.h describes them, and the frames that hold, for each
    library call in progress, what the library still has to do before that
    call returns.
 

@@ -23,12 +23,19 @@
  *    next dispatch.
  *  - current_context is the context of the unit running now (NULL between
  *    units), so a callback added from a callback inherits its context.
+ *  - call_later runs fn as a unit on the same FIFO once its deadline has
+ *    passed (the adapter's GSource is also its timer: its prepare gives the
+ *    poll the time left until the earliest deadline as its timeout): timers
+ *    due together run in deadline order, those with the same deadline in the
+ *    order they were added; never inside call_later, even with delay 0.
+ *    cancel_timer frees the timer at once. Close drops the timers not yet
+ *    due: destroy_arg(arg), once each.
  *  - The source is not recursive: a nested main loop run from inside a unit
  *    does not run the adapter's work until that unit returns.
  *  - Memory: the adapter's own block comes from g_source_new(), which, like
- *    all of GLib, aborts when out of memory; the FIFOs use malloc (not
- *    fut_set_allocator's hooks) and a failed growth is a refusal
- *    (FUT_ENOMEM, nothing taken).
+ *    all of GLib, aborts when out of memory; the FIFOs and timers use
+ *    malloc (not fut_set_allocator's hooks) and a failed growth is a
+ *    refusal (FUT_ENOMEM, or NULL from call_later; nothing taken).
  *
  * Threads: everything here is loop-thread only (the thread that iterates
  * the context, e.g. in g_main_loop_run), except the call_soon_threadsafe
@@ -58,12 +65,14 @@ FUT_API fut_glib_t *fut_glib_new(GMainContext *context);
    adapter's. NULL if a is NULL. Any thread. */
 FUT_API fut_loop_t *fut_glib_loop(fut_glib_t *a);
 
-/* Refuse new work (the hooks return FUT_ELOOP), run the work already
-   accepted, in order, then destroy the adapter's GSource; the adapter, and
-   its context reference, stay (refusing) until fut_glib_free(). FUT_OK,
-   also when already closed; FUT_EINVAL if a is NULL; FUT_EINVALIDSTATE
-   (nothing done) from inside a unit the adapter is running. Loop thread.
-   In full: docs/loop-adapters.md, "Closing and freeing a shipped adapter". */
+/* Refuse new work (the hooks return FUT_ELOOP, call_later NULL), run the
+   work already accepted and the timers already due, in order, drop the
+   other timers (destroy_arg), then destroy the adapter's GSource; the
+   adapter, and its context reference, stay (refusing) until
+   fut_glib_free(). FUT_OK, also when already closed; FUT_EINVAL if a is
+   NULL; FUT_EINVALIDSTATE (nothing done) from inside a unit or timer the
+   adapter is running. Loop thread. In full: docs/loop-adapters.md,
+   "Closing and freeing a shipped adapter". */
 FUT_API int fut_glib_close(fut_glib_t *a);
 
 /* fut_glib_close(), then release the adapter and its context reference.

@@ -91,7 +91,9 @@ typedef struct fut_exc fut_exc_t; /* opaque, immutable, reference counted */
 
 /* An "exception class". Define your own as static objects:
      const fut_exc_type_t MY_IO_ERROR = { "IOError", &FUT_EXC_ERROR };
-   Identity is the address; fut_exc_is() follows `base`. */
+   Identity is the address; fut_exc_is() follows `base`. Types must form a
+   tree: every chain of bases ends in NULL (a cycle is a bug of the program;
+   fut_exc_is() detects it and stops). */
 typedef struct fut_exc_type {
   const char *name;
   const struct fut_exc_type *base; /* NULL only for the root */
@@ -239,8 +241,11 @@ extern FUT_API const fut_exc_type_t FUT_EXC_MEMORY_ERROR;
 /* A new exception with one reference: `type` (NULL means FUT_EXC_ERROR), a
    code of yours, and a printf-formatted message (fmt NULL: no message).
    Never NULL: out of memory it returns a static MemoryError (its reference
-   counting is a no-op, so the caller may treat it like any other). Any
-   thread, given a thread-safe allocator. */
+   counting is a no-op, so the caller may treat it like any other), and so
+   it does when the message cannot be formatted: longer than INT_MAX bytes
+   (which printf cannot produce) or an argument the locale cannot encode.
+   The format itself is never stored as the message. Any thread, given a
+   thread-safe allocator. */
 FUT_API fut_exc_t *fut_exc_new(const fut_exc_type_t *type, int code,
                                const char *fmt, ...) FUT_PRINTF(3, 4);
 /* The same with a fixed message and a payload. Always takes `data`: it runs
@@ -252,7 +257,8 @@ FUT_API fut_exc_t *fut_exc_new_with_data(const fut_exc_type_t *type, int code,
 FUT_API fut_exc_t *fut_exc_ref(fut_exc_t *e); /* returns e; NULL-safe */
 FUT_API void fut_exc_unref(fut_exc_t *e);     /* NULL-safe; any thread */
 FUT_API const fut_exc_type_t *fut_exc_type(const fut_exc_t *e);
-/* True if e's type is `type` or derives from it (walks base). */
+/* True if e's type is `type` or derives from it (walks base; on a cyclic
+   chain it stops once round the cycle, having compared every type). */
 FUT_API bool fut_exc_is(const fut_exc_t *e, const fut_exc_type_t *type);
 FUT_API int fut_exc_code(const fut_exc_t *e);            /* 0 if e is NULL */
 FUT_API const char *fut_exc_message(const fut_exc_t *e); /* may be NULL */
@@ -289,7 +295,9 @@ FUT_API int fut_sender_set_result(fut_sender_t *s, void *value,
    NULL, FUT_ELOOP. */
 FUT_API int fut_sender_set_exception(fut_sender_t *s, fut_exc_t *exc);
 /* Any thread. Cancels with a copy of msg (may be NULL). FUT_ENOMEM (nothing
-   consumed, retry later), FUT_EINVAL, FUT_ELOOP. */
+   consumed, retry later), FUT_EINVAL, FUT_ELOOP. Applied to a future done
+   by then, it acts as fut_cancel() on a done future: nothing changes, but
+   a stored exception counts as retrieved. */
 FUT_API int fut_sender_cancel(fut_sender_t *s, const char *msg);
 /* Loop thread: drop a sender that will not be used (never sent, or refused),
    leaving the future as it is. NULL-safe. */
@@ -364,9 +372,127 @@ FUT_API int fut_follow(fut_t *dst, fut_t *src);
    some other way. */
 FUT_API fut_t *fut_source(const fut_t *f);
 
+/* What fut_then's `on` selects: the kinds of outcome fn is called for. */
+enum {
+  FUT_ON_RESULT = 1,
+  FUT_ON_EXCEPTION = 2,
+  FUT_ON_CANCEL = 4,
+  FUT_ON_DONE = 7
+};
+/* A continuation: src is done; complete next, or make it follow another
+   future. Both borrowed. */
+typedef void (*fut_then_fn)(fut_t *src, fut_t *next, void *data);
+/* A new future `next` that continues src. Once src is done, on the loop
+   (never inside the call that completed src): if the kind of its outcome
+   is in `on`, fn(src, next, data) runs and must complete next
+   (fut_set_result, fut_set_exception, fut_cancel) or make it follow
+   another future (fut_follow: a continuation that returns a future); if fn
+   returns with next neither done nor following, next finishes with an
+   FUT_EXC_INVALID_STATE_ERROR. If the kind is not in `on`, fn does not run
+   and next adopts src's outcome (on == 0: fn may be NULL, next simply
+   follows src). destroy_data(data) runs exactly once: after fn returned,
+   or once fn will never run (unlike a done-callback's data, which is the
+   callback's once it ran). fut_cancel(next) before fn ran cancels next at
+   once and a still pending src with the same message (wrap src in
+   fut_shield to prevent that); fn then never runs, and destroy_data runs
+   at once. If next is completed some other way first, fn never runs
+   either, and destroy_data runs when src is done. next holds a reference to src until fn ran
+   or never will, and src holds next until then, so next need not be kept:
+   a src that is never completed keeps both alive (cancel one to release
+   them). NULL if src is NULL, `on` has bits outside FUT_ON_DONE, fn is
+   NULL with a nonzero `on`, or out of memory / the loop refused (nothing
+   taken: destroy_data does not run). Loop thread. */
+FUT_API fut_t *fut_then(fut_t *src, unsigned on, fut_then_fn fn, void *data,
+                        fut_free_fn destroy_data);
+
 /* ------------------------------------------------------------------------
  * Combinators
  * ------------------------------------------------------------------------ */
+
+/* Every combinator below takes a reference to each input (the same future
+   may appear more than once: each occurrence counts) and holds it until
+   its own future is destroyed. Every input must be on `loop`. Inputs
+   already done when the call is made are accounted at once, in argument
+   order: if that decides the outcome, the new future is done when the
+   call returns (its callbacks deferred as always). The new future's
+   outcome is the combinator's alone (fut_set_result, fut_set_exception
+   and fut_follow on it say FUT_ENOTSUP); only fut_cancel ends it early.
+   Once it is done (decided, timed out or cancelled), no callback or timer
+   of the combinator stays on any input. Its callbacks on pending inputs
+   keep it alive, so it need not be kept; inputs nobody completes keep it
+   (and themselves) alive until cancelled. The constructors return NULL
+   for a NULL loop, futs NULL with n > 0, a NULL input, an input on another
+   loop, a bad flag, or out of memory / a refusing loop (nothing taken).
+   Loop thread. */
+
+enum { FUT_GATHER_RETURN_EXCEPTIONS = 1 };
+/* All of them: finishes with the array of the n inputs in argument order,
+   as `fut_t *const *` (void *v; fut_result(g, &v); fut_t *const *kids =
+   v;), borrowed and valid while g lives; read each input's own outcome
+   from it. n == 0: finished at once (nothing to read). Without the flag,
+   the first input to finish with an exception makes g finish with it
+   (adopted: the duty to read it moves to g, fut_source(g) is that input),
+   and the first input cancelled by someone else makes g FINISH (not
+   cancel) with a CancelledError carrying that input's message; the other
+   inputs keep running, and while g lives their exceptions count as read.
+   With FUT_GATHER_RETURN_EXCEPTIONS, g waits for every input and always
+   finishes with the array. fut_cancel(g, msg) while pending cancels g at
+   once and every input not yet done with msg, and returns 1; once g is
+   done it returns 0 and touches nothing. */
+FUT_API fut_t *fut_gather(fut_loop_t *loop, fut_t *const *futs, size_t n,
+                          unsigned flags);
+
+enum {
+  FUT_WAIT_ALL_COMPLETED,   /* every input done */
+  FUT_WAIT_FIRST_COMPLETED, /* any input done */
+  FUT_WAIT_FIRST_EXCEPTION  /* an input finished with an exception (a
+                               cancelled one does not count), or all done */
+};
+#define FUT_NO_TIMEOUT UINT64_MAX
+/* Waits, never fails because of an input: finishes with the same array as
+   fut_gather once return_when is met, or when timeout_ms passes (unless it
+   is FUT_NO_TIMEOUT; then some inputs may still be pending: check
+   fut_done on each). Cancelling it never touches the inputs. NULL also
+   for n == 0, a bad return_when, or a timeout on a loop without
+   call_later/cancel_timer or whose call_later refuses. */
+FUT_API fut_t *fut_wait(fut_loop_t *loop, fut_t *const *futs, size_t n,
+                        int return_when, uint64_t timeout_ms);
+
+/* Adopts the outcome of the first input to be done, whatever it is, then
+   cancels every other input still running (no message). fut_source(r) is
+   the input that decided. Cancelling r cancels every input not yet done.
+   NULL also for n == 0. */
+FUT_API fut_t *fut_race(fut_loop_t *loop, fut_t *const *futs, size_t n);
+/* Like fut_race, but decided by the first input to finish with a result;
+   if none does, adopts the outcome of the last input to be done. */
+FUT_API fut_t *fut_any(fut_loop_t *loop, fut_t *const *futs, size_t n);
+
+/* A future that adopts f's outcome, where cancelling it does not touch f
+   (it only stops waiting: its callback comes off f). f itself, with a new
+   reference, if f is already done. Holds a reference to f until destroyed.
+   Its outcome is f's alone: fut_set_result / fut_set_exception /
+   fut_follow on it say FUT_ENOTSUP. NULL if f is NULL or out of memory.
+   Loop thread. */
+FUT_API fut_t *fut_shield(fut_t *f);
+
+/* The inputs, in the order they finish. */
+typedef struct fut_as_completed fut_as_completed_t;
+/* An iterator over n inputs (n == 0 allowed; inputs done now come first,
+   in argument order). NULL as for the constructors above. */
+FUT_API fut_as_completed_t *fut_as_completed_new(fut_loop_t *loop,
+                                                 fut_t *const *futs,
+                                                 size_t n);
+/* A new future (one reference, yours) that adopts the outcome of the next
+   input to be done, fut_source giving that input. Cancelling or dropping
+   it does not touch the inputs: the input it would have adopted goes to
+   the next output still waiting (inputs are handed, in completion order,
+   to the waiting outputs, in the order next returned them). NULL once
+   every input is handed out or promised to a waiting output, after free,
+   for a NULL it, or out of memory. */
+FUT_API fut_t *fut_as_completed_next(fut_as_completed_t *it);
+/* Release the iterator: outputs still waiting are cancelled (no message);
+   outputs that adopted stay as they are. NULL-safe. */
+FUT_API void fut_as_completed_free(fut_as_completed_t *it);
 
 /* ------------------------------------------------------------------------
  * Tasks: coroutines that await futures
@@ -380,6 +506,72 @@ FUT_API fut_t *fut_source(const fut_t *f);
  * Worker pools: blocking work off the loop
  * ------------------------------------------------------------------------ */
 
+/* asyncio's loop.run_in_executor(): blocking work (file I/O, DNS,
+   compression, a synchronous client library) runs on a pool of POSIX
+   threads and its outcome comes back to the loop as a future. One pool may
+   serve several loops. The job's future is the only object a loop thread
+   sees; the outcome crosses through the loop's call_soon_threadsafe, as a
+   fut_sender_t's does, so the future is never touched off its thread.
+
+   Cancelling a job's future: a job still queued is removed at once (fn
+   never runs; free_arg runs in the cancelling call); a running job goes on
+   until fn returns, with fut_job_cancelled() true inside it so that a long
+   job can stop early, and its outcome is then dropped. Either way the
+   future is cancelled at once. */
+typedef struct fut_pool fut_pool_t;
+/* A job, on a worker thread: return the result, or set *exc to an
+   exception reference of yours (the future takes it; the return value is
+   then ignored). */
+typedef void *(*fut_job_fn)(void *arg, fut_exc_t **exc);
+
+/* A pool of `threads` workers (0: one per online CPU), started now; they
+   sleep until work comes. NULL out of memory or if a thread cannot be
+   started. Any thread. */
+FUT_API fut_pool_t *fut_pool_new(unsigned threads);
+/* Queue fn(arg, &exc) (FIFO) and return its future, bound to `loop`, with
+   one reference (yours). The pool holds a reference of its own until the
+   job is over, so dropping yours does not cancel the job (cancel it for
+   that). The future finishes with fn's return value (freed with
+   free_result, may be NULL, where the future is destroyed: the loop's
+   thread) or with the exception fn set. Its outcome is the job's:
+   fut_set_result, fut_set_exception and fut_follow on it say FUT_ENOTSUP.
+   free_arg(arg) (may be NULL) runs exactly once: on the worker after fn,
+   or, when fn never runs, on the thread that cancelled the job (fut_cancel,
+   fut_pool_shutdown). An outcome nobody takes is freed with free_result
+   (the exception unreferenced) exactly once: on the worker when the job
+   was cancelled while running or the loop refused the hand-off (closed,
+   out of memory), on the loop's thread when the cancel came after fn
+   returned. A refused hand-off leaves the future pending; see
+   fut_pool_shutdown. NULL (nothing taken) if pool, loop or fn is NULL,
+   the loop has no call_soon_threadsafe, the pool is shutting down, or
+   out of memory. The loop's thread; the outcome is applied in the loop's
+   current context as it is now. The loop must outlive the job: shut the
+   pool down before freeing the loop. */
+FUT_API fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop,
+                               fut_job_fn fn, void *arg, fut_free_fn free_arg,
+                               fut_free_fn free_result);
+/* Inside a running job: true once its future was cancelled. False on any
+   other thread. It takes the pool's lock: call it between chunks of work,
+   not in a tight loop. Any thread. */
+FUT_API bool fut_job_cancelled(void);
+/* Refuse new jobs (fut_pool_submit returns NULL from now on); then either
+   let the workers run every queued job or, with cancel_queued, take them
+   off the queue unrun, running their free_arg here and cancelling their
+   futures on their loops (through call_soon_threadsafe); wait for the
+   running jobs and join the workers. A job whose loop refused the
+   hand-off is offered to it once more, as a cancel of its future; if the
+   loop refuses again, the pool's reference to that (pending) future is
+   dropped here, so call this on that loop's thread or once that thread no
+   longer uses the future. Concurrent calls wait for the first; later ones
+   return at once. FUT_OK, FUT_EINVAL (NULL), FUT_EINVALIDSTATE on one of
+   this pool's workers (it would wait for itself). Any other thread. */
+FUT_API int fut_pool_shutdown(fut_pool_t *pool, bool cancel_queued);
+/* fut_pool_shutdown(pool, false) if not done yet, then release the pool.
+   Memory that job futures still need (outcomes on their way to a loop)
+   goes with the last of them. NULL-safe; does nothing on one of this
+   pool's workers. Any other thread. */
+FUT_API void fut_pool_free(fut_pool_t *pool);
+
 /* ------------------------------------------------------------------------
  * Memory
  * ------------------------------------------------------------------------ */
@@ -387,10 +579,10 @@ FUT_API fut_t *fut_source(const fut_t *f);
 /* Every allocation of the library goes through this. Process-wide: set it
    before any other call, while no object of the library is alive. The hooks
    follow the C functions: realloc(ud, NULL, n) allocates; free(ud, NULL) is
-   never called. They must be thread-safe if senders or exceptions are used
-   from other threads, and must not call into libfuture (the bundled loop
-   may hold its lock while it allocates). FUT_EINVAL if a member is NULL;
-   NULL restores malloc/realloc/free. */
+   never called. They must be thread-safe if senders, worker pools or
+   exceptions are used from other threads, and must not call into libfuture
+   (the bundled loop may hold its lock while it allocates). FUT_EINVAL if a
+   member is NULL; NULL restores malloc/realloc/free. */
 typedef struct fut_allocator {
   void *(*malloc)(void *ud, size_t size);
   void *(*realloc)(void *ud, void *ptr, size_t size);
@@ -405,7 +597,9 @@ FUT_API int fut_set_allocator(const fut_allocator_t *a);
 
 /* asyncio-style text, snprintf-like: returns the length needed (without the
    NUL), writes at most len bytes, NUL-terminates when len > 0; buf NULL with
-   len 0 only measures. FUT_EINVAL if f is NULL, or buf NULL with len > 0.
+   len 0 only measures. FUT_EINVAL if f is NULL, or buf NULL with len > 0,
+   or if the text would be longer than INT_MAX bytes (a message that long):
+   then, when len > 0, buf holds an empty string.
      <Future pending>            <Future pending cb=[N]>
      <Future cancelled>          <Future cancelled message='...'>
      <Future finished result=0x...>   (the pointer as %p prints it)
@@ -420,20 +614,29 @@ FUT_API int fut_describe(const fut_t *f, char *buf, size_t len);
  * and for tests: FIFO call_soon, a call_soon_threadsafe that wakes a sleeping
  * loop, timers, a settable current context and a replaceable exception
  * handler. Loop-thread only unless marked "any thread".
+ *
+ * Timers: fut_mainloop_call_later and the call_later/cancel_timer hooks
+ * share one store (a heap: arming and cancelling cost O(log n); a pending
+ * timer takes 60 bytes of one array that doubles as it grows, and no
+ * allocation of its own). A due timer runs in the first iteration that
+ * finds it due, after the work that was ready; until its fn starts, a
+ * cancel still stops it, even within that iteration.
  * ------------------------------------------------------------------------ */
 
 typedef struct fut_mainloop fut_mainloop_t;
 
 /* A new loop, or NULL out of memory. */
 FUT_API fut_mainloop_t *fut_mainloop_new(void);
-/* The hook table to pass to fut_create(). The host may replace its
-   exception_handler member (the default prints one line to stderr); the
-   other members belong to the loop. NULL if m is NULL. */
+/* The hook table to pass to fut_create(), every hook filled in (timers
+   included). The host may replace its exception_handler member (the
+   default prints one line to stderr); the other members belong to the
+   loop. NULL if m is NULL. */
 FUT_API fut_loop_t *fut_mainloop_loop(fut_mainloop_t *m);
-/* Schedule fn(arg) on the loop, delay_ms from now (0: like call_soon). Timers
-   with the same deadline run in the order they were added. destroy_arg (may
-   be NULL) runs instead of fn if the loop is closed first. FUT_EINVAL,
-   FUT_ENOMEM, FUT_ELOOP (closed). */
+/* Schedule fn(arg) on the loop, delay_ms from now (0: the next iteration,
+   never inside this call), in the current context. Timers with the same
+   deadline run in the order they were added, whether armed here or through
+   the call_later hook. destroy_arg (may be NULL) runs instead of fn if the
+   loop is closed first. FUT_EINVAL, FUT_ENOMEM, FUT_ELOOP (closed). */
 FUT_API int fut_mainloop_call_later(fut_mainloop_t *m, uint64_t delay_ms,
                                     fut_work_fn fn, void *arg,
                                     fut_free_fn destroy_arg);
@@ -456,7 +659,8 @@ FUT_API int fut_mainloop_run_until_done(fut_mainloop_t *m, fut_t *f);
    FUT_EINVALIDSTATE (closed). */
 FUT_API int fut_mainloop_run(fut_mainloop_t *m);
 /* Any thread: make the running (or next) run/run_until_done return after
-   the current iteration; the request is consumed by the run it stops. */
+   the current iteration; the request is consumed by the run it stops (one
+   made during the last iteration of a run_until_done, by that run). */
 FUT_API void fut_mainloop_stop(fut_mainloop_t *m);
 /* Set the context that call_soon work captured with context == NULL will
    run in (current_context hook). While a unit of work runs, the current
@@ -469,7 +673,9 @@ FUT_API void *fut_mainloop_get_context(fut_mainloop_t *m);
 FUT_API int fut_mainloop_close(fut_mainloop_t *m);
 /* Close (see above), then free the loop. Every thread that may still call
    its hooks must be gone. NULL-safe. From inside a running unit it does
-   nothing but report the misuse to the exception handler. */
+   nothing but report the misuse to the exception handler (a free called by
+   the handler while it handles that report is ignored, not reported
+   again). */
 FUT_API void fut_mainloop_free(fut_mainloop_t *m);
 
 #ifdef __cplusplus

@@ -1,6 +1,8 @@
 /* Status texts, versions, fut_describe and the last-resort error report. */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -37,37 +39,68 @@ const char *fut_version_string(void)
       FUT_VERSION_MINOR) "." FUT_STR(FUT_VERSION_PATCH);
 }
 
-int fut__exc_format(const fut_exc_t *e, char *buf, size_t len)
-{
-  const char *name = e->type->name ? e->type->name : "?";
-  if (e->message)
-    return snprintf(buf, len, "%s(%d, '%s')", name, e->code, e->message);
-  return snprintf(buf, len, "%s(%d)", name, e->code);
-}
-
-/* snprintf-like appending: `used` counts what was needed, even past len. */
+/* snprintf-like appending: `used` counts what was needed, even past len,
+   in size_t: a message may be longer than an int can count. */
 typedef struct out {
   char *buf;
   size_t len;
   size_t used;
 } out_t;
 
-static char *out_at(const out_t *o, size_t *room)
+/* Appends n bytes of s, or as many as fit (the last byte of buf is kept
+   for the NUL). */
+static void out_mem(out_t *o, const char *s, size_t n)
 {
-  if (o->used < o->len) {
-    /* snprintf may fail outright (EOVERFLOW) when told of more than INT_MAX
-       bytes of room. */
-    *room = o->len - o->used < INT_MAX ? o->len - o->used : INT_MAX;
-    return o->buf + o->used;
+  if (o->len > 0 && o->used < o->len - 1) {
+    size_t room = o->len - 1 - o->used;
+    memcpy(o->buf + o->used, s, n < room ? n : room);
   }
-  *room = 0;
-  return NULL;
+  o->used += n;
 }
 
-static void out_add(out_t *o, int n)
+static void out_str(out_t *o, const char *s)
 {
+  out_mem(o, s, strlen(s));
+}
+
+/* The short, bounded pieces (numbers, pointers) go through snprintf. */
+static void out_fmt(out_t *o, const char *fmt, ...) FUT_PRINTF(2, 3);
+static void out_fmt(out_t *o, const char *fmt, ...)
+{
+  char piece[64];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(piece, sizeof piece, fmt, ap);
+  va_end(ap);
   if (n > 0)
-    o->used += (size_t)n;
+    out_mem(o, piece, (size_t)n < sizeof piece ? (size_t)n : sizeof piece - 1);
+}
+
+/* NUL-terminates what fits. */
+static void out_end(const out_t *o)
+{
+  if (o->len > 0)
+    o->buf[o->used < o->len ? o->used : o->len - 1] = '\0';
+}
+
+static void out_exc(out_t *o, const fut_exc_t *e)
+{
+  out_str(o, e->type->name ? e->type->name : "?");
+  out_fmt(o, "(%d", e->code);
+  if (e->message) {
+    out_str(o, ", '");
+    out_mem(o, e->message, e->message_len);
+    out_str(o, "'");
+  }
+  out_str(o, ")");
+}
+
+size_t fut__exc_format(const fut_exc_t *e, char *buf, size_t len)
+{
+  out_t o = {buf, len, 0};
+  out_exc(&o, e);
+  out_end(&o);
+  return o.used;
 }
 
 int fut_describe(const fut_t *f, char *buf, size_t len)
@@ -78,42 +111,42 @@ int fut_describe(const fut_t *f, char *buf, size_t len)
   if (cls && cls->describe)
     return cls->describe(f, buf, len);
   out_t o = {buf, len, 0};
-  size_t room;
-  char *at;
   switch (f->state) {
   case FUT_PENDING: {
     size_t n = fut__pending_callbacks(f);
-    at = out_at(&o, &room);
     if (n)
-      out_add(&o, snprintf(at, room, "<Future pending cb=[%zu]>", n));
+      out_fmt(&o, "<Future pending cb=[%zu]>", n);
     else
-      out_add(&o, snprintf(at, room, "<Future pending>"));
+      out_str(&o, "<Future pending>");
     break;
   }
   case FUT_CANCELLED:
-    at = out_at(&o, &room);
-    if (f->u.exc->message)
-      out_add(&o, snprintf(at, room, "<Future cancelled message='%s'>",
-                           f->u.exc->message));
-    else
-      out_add(&o, snprintf(at, room, "<Future cancelled>"));
+    out_str(&o, "<Future cancelled");
+    if (f->u.exc->message) {
+      out_str(&o, " message='");
+      out_mem(&o, f->u.exc->message, f->u.exc->message_len);
+      out_str(&o, "'");
+    }
+    out_str(&o, ">");
     break;
   default:
-    at = out_at(&o, &room);
     if (!(f->flags & FUT_F_EXC)) {
-      out_add(&o, snprintf(at, room, "<Future finished result=%p>",
-                           f->u.result.value));
+      out_fmt(&o, "<Future finished result=%p>", f->u.result.value);
       break;
     }
-    out_add(&o, snprintf(at, room, "<Future finished exception="));
-    at = out_at(&o, &room);
-    out_add(&o, fut__exc_format(f->u.exc, at, room));
-    at = out_at(&o, &room);
-    out_add(&o, snprintf(at, room, ">"));
+    out_str(&o, "<Future finished exception=");
+    out_exc(&o, f->u.exc);
+    out_str(&o, ">");
     break;
   }
-  if (len > 0 && o.used >= len)
-    buf[len - 1] = '\0';
+  /* The length needed cannot be returned: refuse rather than return a
+     wrong one, leaving an empty string. */
+  if (o.used > INT_MAX) {
+    if (len > 0)
+      buf[0] = '\0';
+    return FUT_EINVAL;
+  }
+  out_end(&o);
   return (int)o.used;
 }
 

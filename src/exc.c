@@ -21,6 +21,7 @@ static fut_exc_t memory_error = {
     .is_static = true,
     .type = &FUT_EXC_MEMORY_ERROR,
     .message = "out of memory",
+    .message_len = sizeof "out of memory" - 1,
 };
 
 /* What a cancel without a message stores: cancelling never allocates. */
@@ -41,6 +42,7 @@ static fut_exc_t *exc_alloc(const fut_exc_type_t *type, int code, size_t len)
   e->data = NULL;
   e->free_data = NULL;
   e->message = NULL;
+  e->message_len = 0;
   return e;
 }
 
@@ -52,6 +54,7 @@ fut_exc_t *fut__exc_create(const fut_exc_type_t *type, int code,
   if (e && message) {
     memcpy(e->text, message, len);
     e->message = e->text;
+    e->message_len = len - 1;
   }
   return e;
 }
@@ -68,13 +71,16 @@ fut_exc_t *fut_exc_new(const fut_exc_type_t *type, int code, const char *fmt,
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  if (n < 0) /* an encoding error in the format: keep the raw format */
-    e = fut__exc_create(type, code, fmt);
-  else if ((e = exc_alloc(type, code, (size_t)n + 1)) != NULL) {
+  /* n < 0: the message cannot be made (longer than INT_MAX bytes, or an
+     argument the locale cannot encode). Storing the format instead would
+     pass a half-built text off as the message. */
+  e = n < 0 ? NULL : exc_alloc(type, code, (size_t)n + 1);
+  if (e) {
     va_start(ap, fmt);
     (void)vsnprintf(e->text, (size_t)n + 1, fmt, ap);
     va_end(ap);
     e->message = e->text;
+    e->message_len = (size_t)n;
   }
   return e ? e : &memory_error;
 }
@@ -119,14 +125,27 @@ const fut_exc_type_t *fut_exc_type(const fut_exc_t *e)
   return e ? e->type : NULL;
 }
 
+/* Types must form a tree, but a cyclic chain (a host's mistake) must not
+   hang the program: Floyd's two pointers. `t` checks every type it passes;
+   by the time it meets `slow` it has been once round the cycle, so every
+   type of the chain has been compared. */
 bool fut_exc_is(const fut_exc_t *e, const fut_exc_type_t *type)
 {
   if (!e || !type)
     return false;
-  for (const fut_exc_type_t *t = e->type; t; t = t->base)
-    if (t == type)
-      return true;
-  return false;
+  const fut_exc_type_t *t = e->type, *slow = e->type;
+  for (;;) {
+    for (int step = 0; step < 2; step++) {
+      if (!t)
+        return false;
+      if (t == type)
+        return true;
+      t = t->base;
+    }
+    slow = slow->base;
+    if (t == slow)
+      return false;
+  }
 }
 
 int fut_exc_code(const fut_exc_t *e)

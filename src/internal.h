@@ -65,6 +65,7 @@ struct fut_exc {
   void *data;
   fut_free_fn free_data;
   const char *message;  /* NULL, or points into text[] */
+  size_t message_len;   /* strlen(message): fut_describe needs no scan */
   char text[];
 };
 
@@ -224,7 +225,9 @@ FUT_INTERNAL size_t fut__pending_callbacks(const fut_t *f);
    one line to stderr. */
 FUT_INTERNAL void fut__report(fut_loop_t *loop, fut_t *f, const fut_exc_t *exc,
                               const char *message);
-/* "Name(code, 'message')" or "Name(code)", snprintf-like. */
-FUT_INTERNAL int fut__exc_format(const fut_exc_t *e, char *buf, size_t len);
+/* "Name(code, 'message')" or "Name(code)", snprintf-like (the length
+   needed, as a size_t: the message may be longer than INT_MAX). */
+FUT_INTERNAL size_t fut__exc_format(const fut_exc_t *e, char *buf,
+                                    size_t len);
 
 #endif

@@ -5,16 +5,20 @@
    - `ready`: the loop-thread FIFO that call_soon appends to;
    - `ts`: a second FIFO behind a mutex, for call_soon_threadsafe, so that
      other threads never touch `ready`;
-   - `timers`: a binary min-heap keyed by (deadline, seq), so timers with
-     equal deadlines keep their insertion order.
-   An iteration moves `ts` and the due timers into `ready`, sleeps on the
-   condition variable if nothing is ready, then runs exactly the units that
-   were ready at that point; work they queue waits for the next iteration.
+   - `timers` (timers.c): one store for fut_mainloop_call_later and the
+     call_later/cancel_timer hooks, a min-heap keyed by (deadline, seq), so
+     timers with equal deadlines keep their insertion order, plus the list
+     of timers found due, which stay cancellable until they run.
+   An iteration moves `ts` into `ready` and the due timers to their list,
+   sleeps on the condition variable if nothing is ready, then runs exactly
+   the units that were ready at that point, then the due timers (asyncio's
+   order: due timers queue behind ready work); work they queue waits for the
+   next iteration.
 
-   Running never allocates except to grow `ready` while collecting, and that
-   growth may fail: whatever does not fit stays where it was (in `ts` or the
-   heap) and is collected by a later iteration. `ready` starts with room, and
-   never shrinks, so every iteration makes progress. */
+   Running never allocates except to grow `ready` while collecting `ts`, and
+   that growth may fail: whatever does not fit stays in `ts` and is
+   collected by a later iteration. `ready` starts with room, and never
+   shrinks, so every iteration makes progress. */
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -22,6 +26,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "timers.h"
 
 typedef struct ml_item {
   fut_work_fn fn;
@@ -36,20 +41,12 @@ typedef struct ml_ring {
   size_t head, len, cap;
 } ml_ring_t;
 
-typedef struct ml_timer {
-  uint64_t deadline; /* CLOCK_MONOTONIC, ms */
-  uint64_t seq;      /* insertion order, breaks deadline ties */
-  ml_item_t item;
-  fut_free_fn destroy_arg;
-} ml_timer_t;
-
 struct fut_mainloop {
   ml_ring_t ready;
-  ml_timer_t *timers;
-  size_t ntimers, timers_cap;
-  uint64_t next_seq;
+  fut__timers_t timers; /* deadlines in ms of CLOCK_MONOTONIC */
   void *context;  /* what current_context returns */
   bool running;   /* a run function or close is on the stack */
+  bool reporting; /* a misuse report is with the exception handler */
   bool closed;    /* written under `lock`: call_soon_threadsafe reads it */
   atomic_bool stop;
   /* ts.len != 0, readable without the lock, so that an iteration with no
@@ -133,40 +130,6 @@ static inline bool ready_room(fut_mainloop_t *m)
          ring_reserve(&m->ready, m->ready.len + 1);
 }
 
-/* ---- the timer heap ---- */
-
-static bool timer_before(const ml_timer_t *a, const ml_timer_t *b)
-{
-  return a->deadline != b->deadline ? a->deadline < b->deadline
-                                    : a->seq < b->seq;
-}
-
-static void timer_swap(ml_timer_t *h, size_t i, size_t j)
-{
-  ml_timer_t t = h[i];
-  h[i] = h[j];
-  h[j] = t;
-}
-
-static ml_timer_t timer_pop(fut_mainloop_t *m)
-{
-  ml_timer_t *h = m->timers;
-  ml_timer_t top = h[0];
-  h[0] = h[--m->ntimers];
-  for (size_t i = 0;;) {
-    size_t l = 2 * i + 1, r = l + 1, min = i;
-    if (l < m->ntimers && timer_before(&h[l], &h[min]))
-      min = l;
-    if (r < m->ntimers && timer_before(&h[r], &h[min]))
-      min = r;
-    if (min == i)
-      break;
-    timer_swap(h, i, min);
-    i = min;
-  }
-  return top;
-}
-
 /* ---- the hooks ---- */
 
 /* call_soon into a full `ready`: out of line, so that the usual push needs
@@ -220,6 +183,35 @@ static void *hook_current_context(fut_loop_t *loop)
   return from_loop(loop)->context;
 }
 
+/* Deadlines round the start up (a timer never fires before its delay),
+   except for 0, which would then wait for the next millisecond. */
+static uint64_t deadline_after(uint64_t delay_ms)
+{
+  uint64_t now = now_ms(delay_ms > 0);
+  return delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
+}
+
+/* The hook runs the timer in the context it is given; cancel_timer is
+   O(log n), and also catches a timer found due whose turn has not come. */
+static void *hook_call_later(fut_loop_t *loop, uint64_t delay_ms,
+                             fut_work_fn fn, void *arg, void *context,
+                             fut_free_fn destroy_arg)
+{
+  if (!loop || !fn)
+    return NULL;
+  fut_mainloop_t *m = from_loop(loop);
+  if (m->closed)
+    return NULL;
+  return fut__tm_add(&m->timers, deadline_after(delay_ms), fn, arg, context,
+                     destroy_arg);
+}
+
+static void hook_cancel_timer(fut_loop_t *loop, void *handle)
+{
+  if (loop && handle)
+    fut__tm_cancel(&from_loop(loop)->timers, handle);
+}
+
 /* The library's own last-resort line ("libfuture: <message> <future>"),
    so that a loop without a host handler reports like one without a loop. */
 static void default_exception_handler(fut_loop_t *loop, fut_t *fut,
@@ -237,6 +229,7 @@ fut_mainloop_t *fut_mainloop_new(void)
   if (!m)
     return NULL;
   memset(m, 0, sizeof *m);
+  fut__tm_init(&m->timers);
   /* `ready` gets its room now: collecting then always makes progress. */
   if (!ring_reserve(&m->ready, ML_INITIAL_CAP))
     goto fail_mem;
@@ -261,6 +254,8 @@ fut_mainloop_t *fut_mainloop_new(void)
   m->loop.call_soon_threadsafe = hook_call_soon_threadsafe;
   m->loop.current_context = hook_current_context;
   m->loop.exception_handler = default_exception_handler;
+  m->loop.call_later = hook_call_later;
+  m->loop.cancel_timer = hook_cancel_timer;
   return m;
 fail_mem:
   fut__free(m->ready.items);
@@ -293,36 +288,17 @@ int fut_mainloop_call_later(fut_mainloop_t *m, uint64_t delay_ms,
     return FUT_EINVAL;
   if (m->closed)
     return FUT_ELOOP;
-  if (m->ntimers == m->timers_cap) {
-    size_t cap = m->timers_cap ? m->timers_cap * 2 : ML_INITIAL_CAP;
-    if (cap > SIZE_MAX / sizeof *m->timers)
-      return FUT_ENOMEM;
-    ml_timer_t *t = fut__realloc(m->timers, cap * sizeof *t);
-    if (!t)
-      return FUT_ENOMEM;
-    m->timers = t;
-    m->timers_cap = cap;
-  }
-  /* Rounding up would make a 0 delay wait for the next millisecond. */
-  uint64_t now = now_ms(delay_ms > 0);
-  ml_timer_t t = {
-      .deadline = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms,
-      .seq = m->next_seq++,
-      .item = {fn, arg, m->context},
-      .destroy_arg = destroy_arg};
-  /* Sift up. */
-  size_t i = m->ntimers++;
-  for (; i > 0 && timer_before(&t, &m->timers[(i - 1) / 2]); i = (i - 1) / 2)
-    m->timers[i] = m->timers[(i - 1) / 2];
-  m->timers[i] = t;
-  return FUT_OK;
+  return fut__tm_add(&m->timers, deadline_after(delay_ms), fn, arg,
+                     m->context, destroy_arg)
+             ? FUT_OK
+             : FUT_ENOMEM;
 }
 
 /* ---- running ---- */
 
-/* Move the other threads' work, then the timers due at *cutoff (NULL: now),
-   behind what is already ready (asyncio's order). What does not fit, when
-   `ready` cannot grow, stays queued for a later iteration, in order. The
+/* Move the other threads' work behind what is already ready, and the timers
+   due at *cutoff (NULL: now) to their list. Work that does not fit, when
+   `ready` cannot grow, stays in `ts` for a later iteration, in order. The
    lock and the clock are only touched when there is something to collect:
    most iterations of a busy loop have neither. */
 static FUT_NOINLINE void collect_slow(fut_mainloop_t *m,
@@ -336,17 +312,14 @@ static FUT_NOINLINE void collect_slow(fut_mainloop_t *m,
     atomic_store_explicit(&m->ts_queued, m->ts.len > 0, memory_order_relaxed);
     pthread_mutex_unlock(&m->lock);
   }
-  if (m->ntimers == 0)
-    return;
-  uint64_t now = cutoff ? *cutoff : now_ms(false);
-  while (m->ntimers > 0 && m->timers[0].deadline <= now && ready_room(m))
-    ring_push(&m->ready, timer_pop(m).item);
+  if (fut__tm_has_pending(&m->timers))
+    fut__tm_collect(&m->timers, cutoff ? *cutoff : now_ms(false));
 }
 
 static inline void collect(fut_mainloop_t *m, const uint64_t *cutoff)
 {
   if (atomic_load_explicit(&m->ts_queued, memory_order_acquire) ||
-      m->ntimers > 0)
+      fut__tm_has_pending(&m->timers))
     collect_slow(m, cutoff);
 }
 
@@ -363,8 +336,9 @@ static FUT_NOINLINE void wait_for_work(fut_mainloop_t *m, int timeout_ms,
   while (m->ts.len == 0 && !(stoppable && atomic_load(&m->stop))) {
     uint64_t now = now_ms(false);
     uint64_t wake = limit;
-    if (m->ntimers > 0 && m->timers[0].deadline < wake)
-      wake = m->timers[0].deadline;
+    if (fut__tm_has_pending(&m->timers) &&
+        fut__tm_first_deadline(&m->timers) < wake)
+      wake = fut__tm_first_deadline(&m->timers);
     if (now >= wake)
       break;
     if (wake == UINT64_MAX) {
@@ -394,16 +368,39 @@ static inline void run_units(fut_mainloop_t *m, size_t n)
   m->context = saved;
 }
 
+/* Run the timers found due (a unit may have cancelled some meanwhile);
+   returns how many ran. Out of line: most iterations have none. */
+static FUT_NOINLINE size_t run_due(fut_mainloop_t *m)
+{
+  void *saved = m->context;
+  size_t n = 0;
+  fut__tm_unit_t u;
+  while (fut__tm_next_due(&m->timers, &u)) {
+    m->context = u.context;
+    u.fn(u.arg);
+    n++;
+  }
+  m->context = saved;
+  return n;
+}
+
+static bool has_work(const fut_mainloop_t *m)
+{
+  return m->ready.len > 0 || fut__tm_has_due(&m->timers);
+}
+
 static int iterate(fut_mainloop_t *m, int timeout_ms, bool stoppable)
 {
   collect(m, NULL);
-  if (m->ready.len == 0 && timeout_ms != 0) {
+  if (!has_work(m) && timeout_ms != 0) {
     wait_for_work(m, timeout_ms, stoppable);
     collect(m, NULL);
   }
   size_t n = m->ready.len < INT_MAX ? m->ready.len : INT_MAX;
   run_units(m, n);
-  return (int)n;
+  if (FUT_UNLIKELY(fut__tm_has_due(&m->timers)))
+    n += run_due(m);
+  return n < INT_MAX ? (int)n : INT_MAX;
 }
 
 /* Shared entry checks of the run functions. A closed loop can never get
@@ -471,6 +468,9 @@ int fut_mainloop_run_until_done(fut_mainloop_t *m, fut_t *f)
     iterate(m, 0, false);
     rc = FUT_OK;
   }
+  /* A stop requested in that last iteration was aimed at this run, which
+     returns now: left set, it would end the next run at once. */
+  (void)take_stop(m);
   m->running = false;
   fut_unref(f);
   return rc;
@@ -518,15 +518,18 @@ int fut_mainloop_close(fut_mainloop_t *m)
   m->running = true;
   for (;;) {
     collect(m, &cutoff);
-    if (m->ready.len == 0)
+    if (!has_work(m))
       break;
     run_units(m, m->ready.len);
+    run_due(m);
   }
-  while (m->ntimers > 0) {
-    ml_timer_t t = timer_pop(m);
-    if (t.destroy_arg)
-      t.destroy_arg(t.item.arg);
-  }
+  /* One at a time, the store consistent at each call: a destroy_arg may
+     cancel another timer. */
+  void *arg;
+  fut_free_fn destroy_arg;
+  while (fut__tm_drop(&m->timers, &arg, &destroy_arg))
+    if (destroy_arg)
+      destroy_arg(arg);
   m->running = false;
   return FUT_OK;
 }
@@ -538,9 +541,15 @@ void fut_mainloop_free(fut_mainloop_t *m)
   /* Freeing the loop under a running unit would pull the ground from under
      the run that called it: refuse loudly instead of crashing. */
   if (m->running) {
+    /* A handler that answers the report with the same misuse must not get
+       a report again from inside itself: that recursion has no end. */
+    if (m->reporting)
+      return;
+    m->reporting = true;
     fut__report(&m->loop, NULL, NULL,
                 "fut_mainloop_free() called from inside the running loop: "
                 "ignored");
+    m->reporting = false;
     return;
   }
   (void)fut_mainloop_close(m);
@@ -548,6 +557,6 @@ void fut_mainloop_free(fut_mainloop_t *m)
   pthread_mutex_destroy(&m->lock);
   fut__free(m->ready.items);
   fut__free(m->ts.items);
-  fut__free(m->timers);
+  fut__tm_fini(&m->timers);
   fut__free(m);
 }

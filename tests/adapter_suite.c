@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const adapter_ops_t *suite_ops;
@@ -541,6 +543,362 @@ static void suite_free_inside_unit_is_reported(void **state)
   rec_assert_log((int[]){0, 1}, 2);
 }
 
+/* ---- work sent while the loop is not running ---- */
+
+typedef struct sent {
+  fut_sender_t *s;
+  int slot;
+  int rc;
+} sent_t;
+
+static void *send_result(void *arg)
+{
+  sent_t *st = arg;
+  st->rc = fut_sender_set_result(st->s, tv(st->slot), tv_free);
+  return NULL;
+}
+
+/* A completion sent, and its thread joined, before the host loop runs:
+   that run applies it (queued work keeps the loop alive until it has run),
+   also after a run that found nothing to do. */
+static void suite_sent_before_run_is_applied(void **state)
+{
+  (void)state;
+  for (int round = 0; round < 2; round++) {
+    if (round == 1)
+      suite_ops->run(); /* the adapter idle: the run returns */
+    fut_t *f = future_on(loop());
+    assert_int_equal(fut_add_done_callback(f, rec_cb, tv(10 + round), NULL),
+                     FUT_OK);
+    sent_t st = {.s = fut_sender_new(f), .slot = round};
+    assert_non_null(st.s);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, send_result, &st), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(st.rc, FUT_OK);
+    assert_false(fut_done(f));
+    suite_ops->run();
+    assert_true(fut_done(f));
+    assert_int_equal(rec_len, round + 1);
+    assert_int_equal(rec_log[round], 10 + round);
+    fut_unref(f);
+    assert_int_equal(tv_freed(round), 1);
+  }
+}
+
+/* ---- timers (call_later, cancel_timer) ---- */
+
+static void *call_later(uint64_t delay_ms, fut_work_fn fn, void *arg,
+                        void *context, fut_free_fn destroy_arg)
+{
+  return loop()->call_later(loop(), delay_ms, fn, arg, context, destroy_arg);
+}
+
+#define NT 8 /* timers in suite_timer_order */
+
+static bool timers_done;
+static int timers_last; /* the slot whose timer ends the test; -1: NT ran */
+static int timers_ran;
+
+/* rec_work, and the end of the test at slot timers_last. */
+static void timer_work(void *arg)
+{
+  rec_work(arg);
+  timers_ran++;
+  if (tv_index(arg) == timers_last || (timers_last == -1 && timers_ran == NT))
+    timers_done = true;
+}
+
+/* Run until timers_done: with a loop that has a notion of liveness (uv_run,
+   ev_run), a plain run, which returns only once nothing is pending: the
+   pending timers kept it alive, and nothing did after. */
+static void run_timers(int last)
+{
+  timers_last = last;
+  timers_done = false;
+  run_until(&timers_done);
+}
+
+static void *timer_context_seen;
+
+static void see_timer_context(void *arg)
+{
+  timer_context_seen = loop()->current_context(loop());
+  timer_work(arg);
+}
+
+static uint64_t mono_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Deadline order, whatever time the arming itself takes (a slow machine,
+   valgrind): each timer's deadline lies between the clock read before its
+   call_later plus its delay and the one after it plus its delay; any two
+   whose ranges do not overlap run in that order, and any two with the same
+   delay in the order armed. Each runs once, in its context. */
+static void suite_timer_order(void **state)
+{
+  (void)state;
+  static const uint64_t delays[NT] = {30, 10, 20, 10, 0, 10, 0, 15};
+  uint64_t lo[NT], hi[NT];
+  for (int i = 0; i < NT; i++) {
+    lo[i] = mono_us() + delays[i] * 1000;
+    if (i == NT - 1)
+      assert_non_null(call_later(delays[i], see_timer_context, tv(i),
+                                 tv(100), NULL));
+    else
+      assert_non_null(call_later(delays[i], timer_work, tv(i), NULL, tv_free));
+    hi[i] = mono_us() + delays[i] * 1000;
+  }
+  assert_int_equal(rec_len, 0);
+  timers_ran = 0;
+  run_timers(-1);
+  assert_int_equal(rec_len, NT);
+  int pos[NT];
+  for (int i = 0; i < NT; i++)
+    pos[i] = -1;
+  for (int k = 0; k < NT; k++) {
+    assert_int_equal(pos[rec_log[k]], -1);
+    pos[rec_log[k]] = k;
+  }
+  for (int i = 0; i < NT; i++)
+    for (int j = 0; j < NT; j++)
+      if (hi[i] < lo[j] || (delays[i] == delays[j] && i < j))
+        assert_true(pos[i] < pos[j]);
+  assert_ptr_equal(timer_context_seen, tv(100));
+  assert_int_equal(tv_total_freed(), 0); /* ran: no destroy_arg */
+}
+
+/* A cancelled timer never runs, nor gets its destroy_arg, whether it was
+   the first one (the host timer moves) or not. */
+static void suite_timer_cancel(void **state)
+{
+  (void)state;
+  void *first = call_later(1, timer_work, tv(0), NULL, tv_free);
+  void *middle = call_later(5, timer_work, tv(1), NULL, tv_free);
+  assert_non_null(call_later(10, timer_work, tv(2), NULL, tv_free));
+  void *last = call_later(60000, timer_work, tv(3), NULL, tv_free);
+  assert_non_null(first);
+  assert_non_null(middle);
+  assert_non_null(last);
+  loop()->cancel_timer(loop(), last);
+  loop()->cancel_timer(loop(), first);
+  loop()->cancel_timer(loop(), middle);
+  run_timers(2);
+  suite_ops->run(); /* nothing pending: returns by itself */
+  rec_assert_log((int[]){2}, 1);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+static void *inline_check_timer;
+static bool inline_check_ok;
+
+static void arm_zero_from_unit(void *arg)
+{
+  rec_work(arg);
+  int before = rec_len;
+  inline_check_timer = call_later(0, timer_work, tv(1), NULL, NULL);
+  inline_check_ok = rec_len == before;
+}
+
+/* Delay 0 runs later, never inside call_later: from outside the loop, from
+   a unit. */
+static void suite_timer_delay_zero_not_inline(void **state)
+{
+  (void)state;
+  assert_non_null(call_later(0, rec_work, tv(0), NULL, NULL));
+  assert_int_equal(rec_len, 0);
+  assert_int_equal(call_soon(arm_zero_from_unit, tv(2), NULL), FUT_OK);
+  inline_check_ok = false;
+  run_timers(1);
+  assert_non_null(inline_check_timer);
+  assert_true(inline_check_ok);
+  /* Which of 0 and 2 runs first is the host's choice; 1 comes after 2. */
+  assert_int_equal(rec_len, 3);
+  assert_int_equal(rec_log[0] + rec_log[1], 2);
+  assert_int_equal(rec_log[2], 1);
+}
+
+static int chain_armed;
+
+/* A timer that arms two more: one due at once, one later (armed second,
+   so its deadline is the later one however slow the arming). */
+static void arm_two(void *arg)
+{
+  rec_work(arg);
+  chain_armed += call_later(0, rec_work, tv(1), NULL, NULL) != NULL;
+  chain_armed += call_later(2, timer_work, tv(2), NULL, NULL) != NULL;
+}
+
+static void suite_timer_arms_timer(void **state)
+{
+  (void)state;
+  chain_armed = 0;
+  assert_non_null(call_later(1, arm_two, tv(0), NULL, NULL));
+  run_timers(2);
+  assert_int_equal(chain_armed, 2);
+  rec_assert_log((int[]){0, 1, 2}, 3);
+}
+
+static void *victims[2];
+
+static void cancel_victims(void *arg)
+{
+  rec_work(arg);
+  for (int i = 0; i < 2; i++)
+    loop()->cancel_timer(loop(), victims[i]);
+  timers_done = true;
+}
+
+/* A timer's fn cancels one due with it (already collected to run) and one
+   due later: neither runs, neither gets destroy_arg, even at close. */
+static void suite_timer_cancel_from_a_timer(void **state)
+{
+  (void)state;
+  assert_non_null(call_later(0, cancel_victims, tv(0), NULL, tv_free));
+  victims[0] = call_later(0, rec_work, tv(1), NULL, tv_free);
+  victims[1] = call_later(50, rec_work, tv(2), NULL, tv_free);
+  assert_non_null(victims[0]);
+  assert_non_null(victims[1]);
+  timers_done = false;
+  run_until(&timers_done);
+  suite_ops->run();
+  assert_int_equal(close_adapter(), FUT_OK);
+  rec_assert_log((int[]){0}, 1);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+/* Close drops the timers not yet due: destroy_arg once each (NULL is
+   allowed), fn never; afterwards call_later refuses. */
+static void suite_timer_dropped_at_close(void **state)
+{
+  (void)state;
+  for (int i = 0; i < 3; i++)
+    assert_non_null(call_later(60000 + (uint64_t)i, rec_work, tv(i), NULL,
+                               tv_free));
+  assert_non_null(call_later(60000, rec_work, tv(3), NULL, NULL));
+  assert_int_equal(close_adapter(), FUT_OK);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(tv_freed(i), 1);
+  assert_int_equal(rec_len, 0);
+  assert_null(call_later(0, rec_work, tv(4), NULL, tv_free));
+  assert_int_equal(close_adapter(), FUT_OK);
+  assert_int_equal(tv_total_freed(), 3);
+  assert_int_equal(rec_len, 0);
+}
+
+static void suite_timer_refuses_null_fn(void **state)
+{
+  (void)state;
+  assert_null(call_later(0, NULL, tv(0), NULL, tv_free));
+  assert_null(loop()->call_later(NULL, 0, rec_work, tv(0), NULL, tv_free));
+  loop()->cancel_timer(loop(), NULL);
+  loop()->cancel_timer(NULL, NULL);
+  suite_ops->run();
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+static int handler_frees;
+
+/* Answers every report by freeing the adapter again. */
+static void free_in_handler(fut_loop_t *l, fut_t *f, const fut_exc_t *exc,
+                            const char *message)
+{
+  (void)l;
+  (void)f;
+  (void)exc;
+  (void)message;
+  handler_frees++;
+  suite_ops->free(suite_adapter);
+}
+
+/* The report of that misuse does not come back to a handler that repeats
+   it (no recursion); the adapter keeps working. */
+static void suite_handler_freeing_adapter_does_not_recurse(void **state)
+{
+  (void)state;
+  loop()->exception_handler = free_in_handler;
+  handler_frees = 0;
+  assert_int_equal(call_soon(free_inside, NULL, NULL), FUT_OK);
+  assert_int_equal(call_soon(rec_work, tv(0), NULL), FUT_OK);
+  suite_ops->run();
+  assert_int_equal(handler_frees, 1);
+  rec_assert_log((int[]){0}, 1);
+  loop()->exception_handler = NULL;
+}
+
+/* ---- worker pools ---- */
+
+#define POOL_JOBS 50
+#define POOL_RES 100 /* job i's result is slot i + POOL_RES */
+
+static sem_t pool_gate;
+static atomic_int pool_ran;
+static int pool_arrived, pool_bad;
+static bool pool_done;
+
+static void *pool_job(void *arg, fut_exc_t **exc)
+{
+  (void)exc;
+  int i = tv_index(arg);
+  if (i == 0)
+    while (sem_wait(&pool_gate) != 0 && errno == EINTR)
+      ;
+  atomic_fetch_add(&pool_ran, 1);
+  return tv(i + POOL_RES);
+}
+
+static void pool_arrive(fut_t *f, void *data)
+{
+  int i = tv_index(data);
+  void *v = NULL;
+  if (i == POOL_JOBS - 1 ? !fut_cancelled(f)
+                         : fut_result(f, &v) != FUT_OK || v != tv(i + POOL_RES))
+    pool_bad++;
+  if (++pool_arrived == POOL_JOBS) {
+    pool_done = true;
+    suite_ops->release();
+  }
+}
+
+/* Jobs on a one-worker pool, their outcomes back on the real loop, which
+   sleeps while it waits; the last job, cancelled while queued behind the
+   first, never runs. */
+static void suite_pool_outcomes_arrive(void **state)
+{
+  (void)state;
+  fut_t *f[POOL_JOBS];
+  pool_arrived = pool_bad = 0;
+  pool_done = false;
+  atomic_store(&pool_ran, 0);
+  assert_int_equal(sem_init(&pool_gate, 0, 0), 0);
+  fut_pool_t *p = fut_pool_new(1);
+  assert_non_null(p);
+  for (int i = 0; i < POOL_JOBS; i++) {
+    f[i] = fut_pool_submit(p, loop(), pool_job, tv(i), tv_free, tv_free);
+    assert_non_null(f[i]);
+    assert_int_equal(fut_add_done_callback(f[i], pool_arrive, tv(i), NULL),
+                     FUT_OK);
+  }
+  assert_int_equal(fut_cancel(f[POOL_JOBS - 1], NULL), 1);
+  assert_int_equal(tv_freed(POOL_JOBS - 1), 1);
+  sem_post(&pool_gate);
+  suite_ops->hold(nothing, NULL);
+  run_until(&pool_done);
+  fut_pool_free(p);
+  assert_int_equal(pool_bad, 0);
+  assert_int_equal(atomic_load(&pool_ran), POOL_JOBS - 1);
+  for (int i = 0; i < POOL_JOBS; i++) {
+    fut_unref(f[i]);
+    assert_int_equal(tv_freed(i), 1);
+    assert_int_equal(tv_freed(i + POOL_RES), i < POOL_JOBS - 1);
+  }
+  sem_destroy(&pool_gate);
+}
+
 int suite_run(const adapter_ops_t *ops)
 {
   const struct CMUnitTest tests[] = {
@@ -556,9 +914,19 @@ int suite_run(const adapter_ops_t *ops)
       SUITE_TEST(suite_close_runs_queued_work),
       SUITE_TEST(suite_close_inside_unit_refused),
       SUITE_TEST(suite_null_adapter),
+      SUITE_TEST(suite_sent_before_run_is_applied),
+      SUITE_TEST(suite_timer_order),
+      SUITE_TEST(suite_timer_cancel),
+      SUITE_TEST(suite_timer_delay_zero_not_inline),
+      SUITE_TEST(suite_timer_arms_timer),
+      SUITE_TEST(suite_timer_cancel_from_a_timer),
+      SUITE_TEST(suite_timer_dropped_at_close),
+      SUITE_TEST(suite_timer_refuses_null_fn),
+      SUITE_TEST(suite_pool_outcomes_arrive),
   };
   const struct CMUnitTest free_tests[] = {
       SUITE_TEST(suite_free_inside_unit_is_reported),
+      SUITE_TEST(suite_handler_freeing_adapter_does_not_recurse),
   };
   suite_ops = ops;
   int failed = cmocka_run_group_tests_name("adapter suite", tests, NULL, NULL);

@@ -400,6 +400,21 @@ long ta_live(void)
   return atomic_load(&ta_live_blocks);
 }
 
+long ta_sweep(void (*pass)(void))
+{
+  long n = 1;
+  for (;; n++) {
+    long failed = ta_failed();
+    ta_fail_at(n);
+    pass();
+    assert_int_equal(ta_live(), 0);
+    if (ta_failed() == failed)
+      break;
+  }
+  ta_fail_at(0);
+  return n;
+}
+
 /* ---- value slots ---- */
 
 static char tv_slots[TV_SLOTS];

@@ -3,7 +3,7 @@
 #ifndef FUT_TEST_COMMON_H
 #define FUT_TEST_COMMON_H
 
-/* cmocka.h is not self-contained (c-library-craft A.9). */
+/* cmocka.h is not self-contained: it needs these first. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,6 +120,10 @@ void ta_fail_from(long n); /* fail every allocation from the n-th on */
 long ta_allocs(void);      /* successful allocations since install */
 long ta_failed(void);      /* allocations refused */
 long ta_live(void);        /* blocks allocated and not freed */
+/* An out-of-memory sweep: pass() with the n-th allocation failing, for
+   n = 1, 2, ... until a pass in which none failed; asserts that no block is
+   live after each pass. Returns that last n. */
+long ta_sweep(void (*pass)(void));
 
 /* ---- value slots: static addresses whose frees are counted ---- */
 

@@ -743,16 +743,7 @@ static void test_oom_sweep(void **state)
 {
   (void)state;
   ta_install();
-  long n = 1;
-  for (;; n++) {
-    long failed = ta_failed();
-    ta_fail_at(n);
-    oom_pass();
-    assert_int_equal(ta_live(), 0);
-    if (ta_failed() == failed)
-      break;
-  }
-  ta_fail_at(0);
+  long n = ta_sweep(oom_pass);
   /* The sweep reached every allocation of the scenario: new (2), the ring
      growths, the timer heap, the future and its callback. */
   assert_true(n > 6);

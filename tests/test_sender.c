@@ -1,7 +1,7 @@
 /* fut_sender_t: completing a future from another thread.
 
-   The contract under test (SPEC "Threads", header "Completing a future from
-   another thread"): a send is never applied inside the sending call, it is
+   The contract under test (libfuture.h, "Completing a future from another
+   thread", and its ground rule on threads): a send is never applied inside the sending call, it is
    applied on the loop thread; an outcome that arrives after the future was
    cancelled is released exactly once; a refused or failed send took nothing
    and leaves the sender usable. */
@@ -374,6 +374,26 @@ static void test_cancelled_meanwhile(void **state)
     tv_reset();
   }
   fut_mainloop_free(m);
+}
+
+/* A cancel that arrives once the future finished with an exception acts
+   as fut_cancel() on a done future: nothing changes, but the exception
+   counts as retrieved, so releasing the future reports nothing. */
+static void test_late_cancel_marks_retrieved(void **state)
+{
+  test_loop_t *tl = *state;
+  tl_enable_threadsafe(tl);
+  fut_t *f = tl_future(tl);
+  fut_sender_t *s = fut_sender_new(f);
+  assert_non_null(s);
+  assert_int_equal(
+      fut_set_exception(f, fut_exc_new(&TEST_IO_ERROR, 1, "lost")), FUT_OK);
+  assert_int_equal(fut_sender_cancel(s, "late"), FUT_OK);
+  tl_run(tl);
+  assert_int_equal(fut_state(f), FUT_FINISHED);
+  assert_null(fut_cancel_message(f));
+  fut_unref(f);
+  assert_int_equal(tl->reports, 0);
 }
 
 /* A closed bundled loop refuses the hand-off: every send is FUT_ELOOP and
@@ -762,6 +782,7 @@ int main(void)
     T(test_outcomes_from_thread),
     T(test_applied_in_creation_context),
     T(test_cancelled_meanwhile),
+    T(test_late_cancel_marks_retrieved),
     T(test_refused_by_closed_mainloop),
     T(test_refused_then_retry),
     T(test_einval),

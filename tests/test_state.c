@@ -1,5 +1,7 @@
-/* The state machine: SPEC.md section 2's behaviour table, cell by cell, and
-   the state queries around it. */
+/* The state machine, cell by cell: each completing, cancelling and reading
+   call (the rows) on a future in each state, pending, finished with a
+   result, finished with an exception, cancelled (the columns), as
+   libfuture.h documents each call; and the state queries around it. */
 #include "common.h"
 
 #include <string.h>

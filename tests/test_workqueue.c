@@ -21,6 +21,16 @@ void *wq_test_realloc(void *ptr, size_t size)
   return realloc(ptr, size);
 }
 
+/* ---- a clock that moves only when the test says so ---- */
+
+static uint64_t now; /* microseconds */
+
+uint64_t wq_test_now_us(void);
+uint64_t wq_test_now_us(void)
+{
+  return now;
+}
+
 /* ---- a queue with counted signals ---- */
 
 static fut__wq_t q;
@@ -46,7 +56,18 @@ static void count_stop(fut__wq_t *wq)
   rec_len_at_stop = rec_len;
 }
 
-static const fut__wq_signals_t counted = {count_arm, count_wake, count_stop};
+static int schedules;
+static uint64_t last_delay; /* what the last `schedule` asked for */
+
+static void count_schedule(fut__wq_t *wq, uint64_t delay_ms)
+{
+  assert_ptr_equal(wq, &q);
+  schedules++;
+  last_delay = delay_ms;
+}
+
+static const fut__wq_signals_t counted = {count_arm, count_wake, count_stop,
+                                          count_schedule, NULL};
 
 static int setup(void **state)
 {
@@ -54,7 +75,9 @@ static int setup(void **state)
   tv_reset();
   rec_reset();
   fail_in = 0;
-  arms = wakes = stops = 0;
+  arms = wakes = stops = schedules = 0;
+  now = 1000000;
+  last_delay = 0;
   rec_len_at_stop = -1;
   assert_int_equal(fut__wq_init(&q, &counted), FUT_OK);
   return 0;
@@ -273,6 +296,116 @@ static void test_close_inside_unit_refused(void **state)
   assert_int_equal(push(rec_work, 3), FUT_ELOOP);
 }
 
+/* ---- timers ---- */
+
+static void *later(uint64_t delay_ms, int slot)
+{
+  return q.loop.call_later(&q.loop, delay_ms, rec_work, tv(slot), NULL,
+                           tv_free);
+}
+
+/* A refused call_later (the timer or the heap cannot be allocated) takes
+   nothing and leaves the host timer alone. */
+static void test_call_later_enomem_takes_nothing(void **state)
+{
+  (void)state;
+  fail_in = 1; /* the heap's first growth */
+  assert_null(later(0, 0));
+  fail_in = 2; /* the timer itself (after the heap grew) */
+  assert_null(later(0, 1));
+  assert_int_equal(schedules, 0);
+  for (int i = 2; i < 18; i++) /* the heap grows again at the 17th */
+    assert_non_null(later(60000, i));
+  assert_int_equal(schedules, 1); /* only the first became the earliest */
+  fail_in = 1;
+  assert_null(later(60000, 18));
+  assert_int_equal(tv_total_freed(), 0);
+  assert_int_equal(fut__wq_close(&q), FUT_OK);
+  assert_int_equal(tv_total_freed(), 16); /* dropped: destroy_arg, once */
+  assert_int_equal(tv_freed(0) + tv_freed(1) + tv_freed(18), 0);
+  assert_int_equal(last_delay, UINT64_MAX); /* nothing pending */
+  assert_int_equal(rec_len, 0);
+}
+
+/* Due timers that cannot join the FIFO (it cannot grow) stay first in the
+   heap, in order, and the host is asked to come back at once. */
+static void test_collect_enomem_keeps_timers(void **state)
+{
+  (void)state;
+  for (int i = 0; i < 16; i++)
+    assert_int_equal(push(rec_work, i), FUT_OK);
+  for (int i = 16; i < 19; i++)
+    assert_non_null(later(0, i));
+  fail_in = 1;
+  fut__wq_collect_timers(&q);
+  assert_int_equal(last_delay, 0);
+  assert_false(fut__wq_run(&q)); /* 0..15 */
+  assert_int_equal(rec_len, 16);
+  int before = schedules;
+  fut__wq_collect_timers(&q);
+  assert_int_equal(schedules, before); /* none left: the host timer is spent */
+  assert_false(fut__wq_run(&q));
+  int want[19], n = 0;
+  want_range(want, &n, 0, 19);
+  rec_assert_log(want, n);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+/* Cancelling a due timer already queued on the FIFO: its unit frees it and
+   runs nothing; cancelling behind the earliest timer does not bother the
+   host. */
+static void test_cancel_after_collect(void **state)
+{
+  (void)state;
+  void *a = later(0, 0), *b = later(0, 1);
+  void *c = later(60000, 2), *d = later(60001, 3);
+  assert_int_equal(schedules, 1);
+  fut__wq_collect_timers(&q); /* a and b queued; c becomes the earliest */
+  assert_int_equal(schedules, 2);
+  q.loop.cancel_timer(&q.loop, b);
+  q.loop.cancel_timer(&q.loop, d);
+  assert_int_equal(schedules, 2);
+  q.loop.cancel_timer(&q.loop, c);
+  assert_int_equal(schedules, 3);
+  assert_int_equal(last_delay, UINT64_MAX);
+  assert_false(fut__wq_run(&q));
+  rec_assert_log((int[]){0}, 1);
+  assert_non_null(a);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
+/* Equal deadlines run in the order armed, however they were reached (the
+   same delay at the same time, or a shorter delay armed later); earlier
+   deadlines first; the host is told the time left, rounded up. */
+static void test_timer_order_and_ties(void **state)
+{
+  (void)state;
+  assert_non_null(later(10, 0)); /* deadline +10 ms */
+  assert_non_null(later(20, 1)); /* +20 */
+  assert_non_null(later(10, 2)); /* +10, tie with 0 */
+  assert_int_equal(last_delay, 10);
+  now += 5000;
+  assert_non_null(later(5, 3)); /* +10 again */
+  assert_non_null(later(0, 4)); /* +5: the earliest now */
+  assert_int_equal(last_delay, 0);
+  now += 1;
+  assert_non_null(later(15, 5)); /* +20 ms 1 us: after 1 */
+  fut__wq_collect_timers(&q);
+  assert_false(fut__wq_run(&q));
+  rec_assert_log((int[]){4}, 1);
+  assert_int_equal(last_delay, 5); /* 4999 us, rounded up */
+  now += 4999;
+  fut__wq_collect_timers(&q);
+  now += 10000;
+  fut__wq_collect_timers(&q);
+  assert_int_equal(last_delay, 1); /* 1 us left: 1 ms */
+  now += 1;
+  fut__wq_collect_timers(&q);
+  assert_false(fut__wq_run(&q));
+  rec_assert_log((int[]){4, 0, 2, 3, 1, 5}, 6);
+  assert_int_equal(tv_total_freed(), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -290,6 +423,14 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_nested_drain_runs_each_once, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_close_inside_unit_refused, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_call_later_enomem_takes_nothing,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_collect_enomem_keeps_timers, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_after_collect, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_timer_order_and_ties, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,9 @@
    than from the idle watcher matters: libev calls idle watchers only when
    nothing else is pending, so a busy loop would starve the queue. Other
    threads wake the loop with an ev_async that is ev_unref'd, so that an
-   idle adapter never keeps ev_run alive. */
+   idle adapter never keeps ev_run alive. One ev_timer, active only while a
+   fut timer is pending (so keeping ev_run alive exactly then), fires for
+   the earliest of them. */
 #include "libfuture-ev.h"
 
 #include <stdlib.h>
@@ -17,6 +19,7 @@ struct fut_ev {
   ev_idle idle;
   ev_check check;
   ev_async async;
+  ev_timer timer;
 };
 
 static fut_ev_t *from_wq(fut__wq_t *q)
@@ -68,6 +71,23 @@ static void on_async(struct ev_loop *loop, ev_async *w, int revents)
   arm(&((fut_ev_t *)w->data)->q);
 }
 
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+  (void)loop;
+  (void)revents;
+  fut__wq_collect_timers(&((fut_ev_t *)w->data)->q);
+}
+
+static void schedule(fut__wq_t *q, uint64_t delay_ms)
+{
+  fut_ev_t *a = from_wq(q);
+  ev_timer_stop(a->loop, &a->timer);
+  if (delay_ms != UINT64_MAX) {
+    ev_timer_set(&a->timer, (ev_tstamp)delay_ms / 1e3, 0.);
+    ev_timer_start(a->loop, &a->timer);
+  }
+}
+
 static void wake(fut__wq_t *q)
 {
   fut_ev_t *a = from_wq(q);
@@ -82,9 +102,10 @@ static void stop(fut__wq_t *q)
      stopping it. */
   ev_ref(a->loop);
   ev_async_stop(a->loop, &a->async);
+  ev_timer_stop(a->loop, &a->timer);
 }
 
-static const fut__wq_signals_t signals = {arm, wake, stop};
+static const fut__wq_signals_t signals = {arm, wake, stop, schedule, NULL};
 
 fut_ev_t *fut_ev_new(struct ev_loop *loop)
 {
@@ -96,7 +117,8 @@ fut_ev_t *fut_ev_new(struct ev_loop *loop)
   ev_idle_init(&a->idle, on_idle);
   ev_check_init(&a->check, on_check);
   ev_async_init(&a->async, on_async);
-  a->idle.data = a->check.data = a->async.data = a;
+  ev_init(&a->timer, on_timer);
+  a->idle.data = a->check.data = a->async.data = a->timer.data = a;
   ev_async_start(loop, &a->async);
   ev_unref(loop);
   return a;

@@ -3,7 +3,9 @@
    the context with g_main_context_wakeup() after setting the queue's
    lock-free "pending" flag, so a wake-up can never fall between a prepare
    that saw no work and the poll: the poll then returns at once, and check
-   sees the flag. The whole adapter lives in the GSource's block. */
+   sees the flag. The same source is the adapter's timer: its prepare gives
+   the poll the earliest deadline as its timeout. The whole adapter lives
+   in the GSource's block. */
 #include "libfuture-glib.h"
 
 #include "workqueue.h"
@@ -19,15 +21,25 @@ static fut_glib_t *from_wq(fut__wq_t *q)
   return (fut_glib_t *)(void *)((char *)q - offsetof(fut_glib_t, q));
 }
 
+/* The source is also the adapter's timer: the poll sleeps no longer than
+   until the earliest deadline. */
 static gboolean source_prepare(GSource *source, gint *timeout)
 {
-  *timeout = -1;
-  return fut__wq_pending(&((fut_glib_t *)source)->q);
+  fut__wq_t *q = &((fut_glib_t *)source)->q;
+  if (fut__wq_pending(q))
+    return TRUE;
+  uint64_t delay = fut__wq_timer_delay(q);
+  if (delay == UINT64_MAX)
+    *timeout = -1;
+  else
+    *timeout = delay > G_MAXINT ? G_MAXINT : (gint)delay;
+  return delay == 0;
 }
 
 static gboolean source_check(GSource *source)
 {
-  return fut__wq_pending(&((fut_glib_t *)source)->q);
+  fut__wq_t *q = &((fut_glib_t *)source)->q;
+  return fut__wq_pending(q) || fut__wq_timer_delay(q) == 0;
 }
 
 static gboolean source_dispatch(GSource *source, GSourceFunc callback,
@@ -35,8 +47,10 @@ static gboolean source_dispatch(GSource *source, GSourceFunc callback,
 {
   (void)callback;
   (void)user_data;
+  fut__wq_t *q = &((fut_glib_t *)source)->q;
+  fut__wq_queue_due_timers(q);
   /* What is left is seen by the next prepare. */
-  (void)fut__wq_run(&((fut_glib_t *)source)->q);
+  (void)fut__wq_run(q);
   return G_SOURCE_CONTINUE;
 }
 
@@ -59,7 +73,7 @@ static void stop(fut__wq_t *q)
   g_source_destroy(&from_wq(q)->source);
 }
 
-static const fut__wq_signals_t signals = {arm, wake, stop};
+static const fut__wq_signals_t signals = {arm, wake, stop, NULL, NULL};
 
 fut_glib_t *fut_glib_new(GMainContext *context)
 {

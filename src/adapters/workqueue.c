@@ -108,6 +108,17 @@ bool fut__wq_pending(fut__wq_t *q)
 
 /* ---- the hooks ---- */
 
+bool fut__wq_push(fut__wq_t *q, fut__wq_item_t it)
+{
+  if (!ring_push(&q->ready, it))
+    return false;
+  /* Even inside a drain: a unit may have run the host loop nested (libev
+     allows it), and that inner drain may have disarmed the adapter. arm()
+     is idempotent. */
+  q->signals->arm(q);
+  return true;
+}
+
 static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
                           void *context)
 {
@@ -116,13 +127,8 @@ static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
   fut__wq_t *q = from_loop(loop);
   if (q->closed)
     return FUT_ELOOP;
-  if (!ring_push(&q->ready, (fut__wq_item_t){fn, arg, context}))
-    return FUT_ENOMEM;
-  /* Even inside a drain: a unit may have run the host loop nested (libev
-     allows it), and that inner drain may have disarmed the adapter. arm()
-     is idempotent. */
-  q->signals->arm(q);
-  return FUT_OK;
+  return fut__wq_push(q, (fut__wq_item_t){fn, arg, context}) ? FUT_OK
+                                                              : FUT_ENOMEM;
 }
 
 static int hook_call_soon_threadsafe(fut_loop_t *loop, fut_work_fn fn,
@@ -148,9 +154,17 @@ static int hook_call_soon_threadsafe(fut_loop_t *loop, fut_work_fn fn,
   return rc;
 }
 
+/* fut_sender_new() asks for the context on the loop thread before it hands
+   the sender to another thread: the last moment the adapter can prepare
+   for work arriving from there (see the `used` signal). */
 static void *hook_current_context(fut_loop_t *loop)
 {
-  return loop ? from_loop(loop)->context : NULL;
+  if (!loop)
+    return NULL;
+  fut__wq_t *q = from_loop(loop);
+  if (q->signals->used && !q->closed)
+    q->signals->used(q);
+  return q->context;
 }
 
 /* ---- life cycle ---- */
@@ -165,6 +179,7 @@ int fut__wq_init(fut__wq_t *q, const fut__wq_signals_t *signals)
   q->loop.call_soon = hook_call_soon;
   q->loop.call_soon_threadsafe = hook_call_soon_threadsafe;
   q->loop.current_context = hook_current_context;
+  fut__wq_timers_init(q);
   return FUT_OK;
 }
 
@@ -190,6 +205,9 @@ int fut__wq_close(fut__wq_t *q)
   pthread_mutex_lock(&q->lock);
   q->closed = true;
   pthread_mutex_unlock(&q->lock);
+  /* Timers due by now are accepted work, like the bundled loop's; the
+     others are dropped once the queue is empty. */
+  fut__wq_queue_due_timers(q);
   /* Nothing can be added now, so this ends: every pass runs at least one
      unit or finds both FIFOs empty. */
   for (;;) {
@@ -198,6 +216,11 @@ int fut__wq_close(fut__wq_t *q)
       break;
     run_units(q, q->ready.len);
   }
+  /* Counted as running: a destroy_arg that closes or frees the adapter is
+     refused like a unit that does. */
+  q->running++;
+  fut__wq_drop_timers(q);
+  q->running--;
   q->signals->stop(q);
   return FUT_OK;
 }
@@ -207,20 +230,27 @@ void fut__wq_destroy(fut__wq_t *q)
   pthread_mutex_destroy(&q->lock);
   free(q->ready.items);
   free(q->ts.items);
+  free(q->timers.items);
 }
 
 bool fut__wq_close_to_free(fut__wq_t *q, const char *name)
 {
   if (fut__wq_close(q) == FUT_OK)
     return true;
+  /* A handler that answers the report with the same misuse must not get
+     a report again from inside itself: that recursion has no end. */
+  if (q->reporting)
+    return false;
   char message[128];
   (void)snprintf(message, sizeof message,
                  "%s() called from inside a unit the adapter is running: "
                  "ignored",
                  name);
-  if (q->loop.exception_handler)
+  if (q->loop.exception_handler) {
+    q->reporting = true;
     q->loop.exception_handler(&q->loop, NULL, NULL, message);
-  else
+    q->reporting = false;
+  } else
     (void)fprintf(stderr, "libfuture: %s\n", message); /* nowhere else */
   return false;
 }

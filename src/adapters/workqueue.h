@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "libfuture.h"
 
@@ -43,6 +44,16 @@ typedef struct fut__wq_signals {
   /* Loop thread, once: the first fut__wq_close() has run the queue empty:
      release what the adapter holds on its host loop. */
   fut__wq_signal_fn stop;
+  /* Loop thread: the earliest timer deadline is now delay_ms away
+     (UINT64_MAX: no timer is pending): have the host loop call
+     fut__wq_collect_timers() then, and keep the loop alive until then
+     (and only then). NULL for a host that asks fut__wq_timer_delay()
+     itself before each poll. */
+  void (*schedule)(fut__wq_t *q, uint64_t delay_ms);
+  /* Loop thread, may be NULL: the current_context hook was called (by
+     fut_sender_new() among others): work from another thread may follow,
+     even while the host loop is not running. */
+  fut__wq_signal_fn used;
 } fut__wq_signals_t;
 
 typedef struct fut__wq_item {
@@ -55,6 +66,23 @@ typedef struct fut__wq_ring {
   fut__wq_item_t *items;
   size_t head, len, cap;
 } fut__wq_ring_t;
+
+typedef struct fut__wq_timer fut__wq_timer_t;
+
+/* A pending timer in the heap: its key, kept here so that sifting reads
+   no timer. */
+typedef struct fut__wq_entry {
+  uint64_t deadline; /* microseconds of CLOCK_MONOTONIC */
+  uint64_t seq;      /* arming order, breaks deadline ties */
+  fut__wq_timer_t *timer;
+} fut__wq_entry_t;
+
+/* Pending timers: a binary min-heap on (deadline, seq), each timer knowing
+   its position, so a cancel is O(log n). */
+typedef struct fut__wq_heap {
+  fut__wq_entry_t *items;
+  size_t len, cap;
+} fut__wq_heap_t;
 
 struct fut__wq {
   /* The hook table the adapter hands out: call_soon, call_soon_threadsafe
@@ -69,6 +97,10 @@ struct fut__wq {
   fut__wq_ring_t ts;
   atomic_bool ts_nonempty; /* mirrors ts.len > 0, for lock-free polling */
   bool closed;           /* written by the loop thread under the lock */
+  bool reporting;        /* a misuse report is with the exception handler */
+  fut__wq_heap_t timers; /* loop thread only */
+  uint64_t timer_seq;    /* arming order, breaks deadline ties */
+  uint64_t scheduled;    /* the deadline last given to `schedule` */
 };
 
 /* FUT_OK, or FUT_ENOMEM if the mutex cannot be made (q left unusable, with
@@ -96,6 +128,27 @@ FUT_WQ_INTERNAL int fut__wq_close(fut__wq_t *q);
    the host (the loop's exception_handler, else one line on stderr), and
    nothing is done. */
 FUT_WQ_INTERNAL bool fut__wq_close_to_free(fut__wq_t *q, const char *name);
+/* Loop thread: queue a unit on the loop thread's FIFO and arm the host
+   (call_soon without its checks). false when out of memory. */
+FUT_WQ_INTERNAL bool fut__wq_push(fut__wq_t *q, fut__wq_item_t it);
+
+/* ---- timers (wqtimer.c): the call_later and cancel_timer hooks ---- */
+
+/* Installs the two hooks in q->loop. */
+FUT_WQ_INTERNAL void fut__wq_timers_init(fut__wq_t *q);
+/* Loop thread: milliseconds until the earliest pending timer is due (0: it
+   is), UINT64_MAX when none is pending. */
+FUT_WQ_INTERNAL uint64_t fut__wq_timer_delay(const fut__wq_t *q);
+/* Loop thread: queue every timer due now on the FIFO, behind the work
+   already there, in (deadline, arming) order, then reschedule. A timer runs
+   as a unit: in its context, at the next drain, never inside call_later. */
+FUT_WQ_INTERNAL void fut__wq_queue_due_timers(fut__wq_t *q);
+/* The same, from the callback of the host timer `schedule` armed (which
+   has expired, so is armed again if a timer is left). */
+FUT_WQ_INTERNAL void fut__wq_collect_timers(fut__wq_t *q);
+/* Close: drop every timer still pending: destroy_arg(arg), once each. */
+FUT_WQ_INTERNAL void fut__wq_drop_timers(fut__wq_t *q);
+
 /* Frees the FIFOs and the mutex; the queue must be closed (hence empty). */
 FUT_WQ_INTERNAL void fut__wq_destroy(fut__wq_t *q);
 

@@ -29,7 +29,7 @@ int main(void)
     failed = consumer_verdict(&c, "libuv");
   }
   fut_unref(f);
-  fut_uv_close(a);
+  fut_uv_free(a);
   uv_run(&loop, UV_RUN_DEFAULT); /* frees the adapter, closes the timer */
   if (uv_loop_close(&loop) != 0) {
     fputs("consumer (libuv): handles left open\n", stderr);

@@ -1,0 +1,478 @@
+/* Worker pools: blocking work on threads, its outcome delivered as a future.
+
+   One allocation per job: the job record is the job's future (an extended
+   future) plus what the worker needs. The two halves have different
+   owners:
+   - the future part (the fut_t, its reference count) is the loop thread's
+     alone: the pool's reference is taken in fut_pool_submit and dropped by
+     `deliver`, which the worker hands to call_soon_threadsafe, or by the
+     cancel hook, both on the loop thread;
+   - the queue links, `state` and `cancelled` are guarded by the pool
+     lock (fut_job_cancelled() takes it too: a plain lock, unlike an
+     atomic flag, is something race checkers such as helgrind follow);
+   - the outcome is written by the worker before the hand-off, which
+     publishes it (the loop's call_soon_threadsafe synchronises).
+   The block lives as long as the future, which the pool's reference keeps
+   alive until the job is over, so the worker never outlives it.
+
+   The pool's own memory outlives fut_pool_free while job futures may
+   still call in (their cancel hook takes the pool lock): an atomic count,
+   one for the handle and one per job until `deliver` (or the cancel hook)
+   lets go of the pool. */
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* A worker taking a job writes nothing into it under the lock (the cache
+   miss would lengthen the critical section the submitting loop waits on):
+   a job is running when it is JOB_WAITING and its ticket is below the
+   pool's `taken`. */
+typedef enum {
+  JOB_WAITING,  /* queued, or running */
+  JOB_FINISHED, /* fn returned */
+  JOB_GONE      /* taken off the queue unrun */
+} job_state_t;
+
+typedef enum {
+  OUT_RESULT,    /* value, free_result */
+  OUT_EXCEPTION, /* exc */
+  OUT_CANCEL,    /* cancel the future (shutdown, or a retried hand-off) */
+  OUT_NONE       /* dropped on the worker: only the references to release */
+} job_outcome_t;
+
+typedef enum { POOL_OPEN, POOL_CLOSING, POOL_CLOSED } pool_state_t;
+
+typedef struct job {
+  struct fut_ext x; /* loop thread only */
+  /* loop thread: NULL once the job no longer holds the pool */
+  fut_pool_t *pool;
+  void *context;
+  /* set before queueing; of the future part, the worker reads only its
+     loop, which never changes */
+  fut_job_fn fn;
+  void *arg;
+  fut_free_fn free_arg;
+  fut_free_fn free_result;
+  /* under the pool lock; the head's prev is stale */
+  struct job *next, *prev;
+  uint64_t ticket; /* submit order */
+  uint8_t state;   /* job_state_t */
+  bool cancelled;
+  /* written before the hand-off */
+  uint8_t outcome; /* job_outcome_t */
+  union {
+    void *value;
+    fut_exc_t *exc;
+  } u;
+} job_t;
+
+struct fut_pool {
+  pthread_mutex_t lock;
+  pthread_cond_t work;   /* workers wait for jobs */
+  pthread_cond_t closed; /* shutdown callers wait for the first one */
+  job_t *head, *tail;    /* FIFO, doubly linked for the cancel hook */
+  uint64_t tickets;      /* handed out */
+  uint64_t taken;        /* the last taken job's ticket + 1 */
+  job_t *stranded;       /* refused hand-offs, linked through next */
+  /* An upper bound of the workers waiting with no wake-up on its way, so
+     that a burst of submits signals once per sleeper, not once per job. */
+  unsigned sleepers;
+  pool_state_t state;
+  unsigned nthreads;
+  /* On a cache line of its own (the block is only 16-byte aligned, hence
+     the padding on both sides): loop threads drop it outside the lock,
+     and must not steal the lock's line from the workers. */
+  char pad_before[64];
+  atomic_size_t refs;
+  char pad_after[64 - sizeof(atomic_size_t)];
+  pthread_t threads[];
+};
+
+/* The running job on a worker, and the pool a worker belongs to. */
+static _Thread_local job_t *current_job;
+static _Thread_local fut_pool_t *current_pool;
+
+static void pool_release(fut_pool_t *p)
+{
+  if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  pthread_cond_destroy(&p->closed);
+  pthread_cond_destroy(&p->work);
+  pthread_mutex_destroy(&p->lock);
+  fut__free(p);
+}
+
+/* Wake-ups: the loop thread signals only for a job pushed onto an empty
+   queue; a worker that takes a job with more queued behind it wakes the
+   next sleeper. So a burst of submits costs the loop one signal, not one
+   system call per job, and the workers still fan out. The signal is sent
+   with the lock held: signalling after unlocking is as correct, but race
+   checkers (helgrind) flag it, and with wake-ups this rare it gains
+   nothing measurable. */
+static void unlock_and_wake(fut_pool_t *p, bool wake)
+{
+  if (wake)
+    pthread_cond_signal(&p->work);
+  pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- the loop's side ---- */
+
+/* The job is over for the pool: drop its references. The future's may be
+   the last: a result it took is freed here, on the loop thread. */
+static void job_release(job_t *j)
+{
+  fut_pool_t *p = j->pool;
+  j->pool = NULL;
+  pool_release(p);
+  fut__unref(&j->x.base);
+}
+
+/* On the loop thread: the outcome arrives. A future done meanwhile (the
+   cancel came after fn returned) has no taker: released here. */
+static void deliver(void *arg)
+{
+  job_t *j = arg;
+  fut_t *f = &j->x.base;
+  switch (j->outcome) {
+  case OUT_RESULT:
+    if (fut__set_result(f, j->u.value, j->free_result) != FUT_OK &&
+        j->free_result)
+      j->free_result(j->u.value);
+    break;
+  case OUT_EXCEPTION:
+    if (fut__set_exception(f, j->u.exc) != FUT_OK)
+      fut_exc_unref(j->u.exc);
+    break;
+  case OUT_CANCEL:
+    fut__cancel_default(f, &fut__cancelled_plain);
+    break;
+  case OUT_NONE:
+    break;
+  }
+  job_release(j);
+}
+
+/* Hand the outcome to the job's loop. On FUT_OK the job is the loop's:
+   the caller must not touch it again. */
+static int hand_off(job_t *j)
+{
+  fut_loop_t *loop = j->x.base.loop;
+  return loop->call_soon_threadsafe(loop, deliver, j, j->context);
+}
+
+/* The loop refused the hand-off: the outcome has no taker, and the
+   references can only be dropped on the loop thread; fut_pool_shutdown
+   tries once more. */
+static void strand(fut_pool_t *p, job_t *j)
+{
+  if (j->outcome == OUT_RESULT && j->free_result)
+    j->free_result(j->u.value);
+  else if (j->outcome == OUT_EXCEPTION)
+    fut_exc_unref(j->u.exc);
+  j->outcome = OUT_CANCEL;
+  pthread_mutex_lock(&p->lock);
+  j->next = p->stranded;
+  p->stranded = j;
+  pthread_mutex_unlock(&p->lock);
+}
+
+static void unlink_job(fut_pool_t *p, job_t *j)
+{
+  bool head = j == p->head;
+  if (head)
+    p->head = j->next;
+  else
+    j->prev->next = j->next;
+  if (j != p->tail)
+    j->next->prev = j->prev;
+  else
+    p->tail = head ? NULL : j->prev;
+}
+
+/* fut_cancel() on a pending job future, on its loop's thread. */
+static int job_cancel(fut_t *f, fut_exc_t *exc)
+{
+  job_t *j = (job_t *)(void *)f;
+  fut_pool_t *p = j->pool;
+  bool removed = false;
+  if (p) {
+    pthread_mutex_lock(&p->lock);
+    if (j->state == JOB_WAITING && j->ticket >= p->taken) {
+      unlink_job(p, j);
+      j->state = JOB_GONE;
+      removed = true;
+    } else if (j->state == JOB_WAITING) {
+      j->cancelled = true;
+    }
+    pthread_mutex_unlock(&p->lock);
+  }
+  /* Cancelled first: host code in free_arg sees a cancelled future. */
+  int rc = fut__cancel_default(f, exc);
+  if (removed) {
+    if (j->free_arg)
+      j->free_arg(j->arg);
+    job_release(j);
+  }
+  return rc;
+}
+
+static const fut_class_t job_class = {
+    .cancel = job_cancel,
+    .outcome_is_private = true,
+};
+
+fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
+                       void *arg, fut_free_fn free_arg, fut_free_fn free_result)
+{
+  if (!pool || !loop || !fn || !loop->call_soon_threadsafe)
+    return NULL;
+  fut_t *f = fut__create_ext(loop, &job_class, sizeof(job_t));
+  if (!f)
+    return NULL;
+  job_t *j = (job_t *)(void *)f;
+  j->context = loop->current_context ? loop->current_context(loop) : NULL;
+  j->fn = fn;
+  j->arg = arg;
+  j->free_arg = free_arg;
+  j->free_result = free_result;
+  pthread_mutex_lock(&pool->lock);
+  if (pool->state != POOL_OPEN) {
+    pthread_mutex_unlock(&pool->lock);
+    fut__unref(f);
+    return NULL;
+  }
+  /* Taken before a worker can see the job. */
+  f->refs++;
+  j->pool = pool;
+  atomic_fetch_add_explicit(&pool->refs, 1, memory_order_relaxed);
+  j->state = JOB_WAITING;
+  j->ticket = pool->tickets++;
+  j->prev = pool->tail;
+  bool wake = !pool->head && pool->sleepers > 0;
+  if (pool->tail)
+    pool->tail->next = j;
+  else
+    pool->head = j;
+  pool->tail = j;
+  if (wake)
+    pool->sleepers--;
+  unlock_and_wake(pool, wake);
+  return f;
+}
+
+/* ---- the workers ---- */
+
+bool fut_job_cancelled(void)
+{
+  job_t *j = current_job;
+  if (!j)
+    return false;
+  pthread_mutex_lock(&current_pool->lock);
+  bool cancelled = j->cancelled;
+  pthread_mutex_unlock(&current_pool->lock);
+  return cancelled;
+}
+
+/* With the lock held: the next job, or NULL when the pool is closing and
+   the queue is empty. Sleeps while there is nothing to do. *wake: a
+   sleeper was claimed for the jobs behind it. */
+static job_t *take(fut_pool_t *p, bool *wake)
+{
+  while (!p->head && p->state == POOL_OPEN) {
+    p->sleepers++;
+    pthread_cond_wait(&p->work, &p->lock);
+  }
+  job_t *j = p->head;
+  if (j) {
+    p->head = j->next;
+    if (!p->head)
+      p->tail = NULL;
+    p->taken = j->ticket + 1;
+  }
+  *wake = p->head && p->sleepers > 0;
+  if (*wake)
+    p->sleepers--;
+  return j;
+}
+
+static void run(job_t *j)
+{
+  fut_exc_t *exc = NULL;
+  current_job = j;
+  void *value = j->fn(j->arg, &exc);
+  current_job = NULL;
+  if (j->free_arg)
+    j->free_arg(j->arg);
+  if (exc) {
+    j->outcome = OUT_EXCEPTION;
+    j->u.exc = exc;
+  } else {
+    j->outcome = OUT_RESULT;
+    j->u.value = value;
+  }
+}
+
+/* After fn: the outcome goes to the loop, or, if the job was cancelled
+   while it ran, is dropped here. */
+static void finish(fut_pool_t *p, job_t *j, bool cancelled)
+{
+  if (cancelled) {
+    if (j->outcome == OUT_RESULT && j->free_result)
+      j->free_result(j->u.value);
+    else if (j->outcome == OUT_EXCEPTION)
+      fut_exc_unref(j->u.exc);
+    j->outcome = OUT_NONE;
+  }
+  if (hand_off(j) != 0)
+    strand(p, j);
+}
+
+/* One lock round per job while there is work: the finished job's state
+   and the next job's are settled together; the hand-off, host code, runs
+   outside the lock. */
+static void *worker(void *arg)
+{
+  fut_pool_t *p = arg;
+  current_pool = p;
+  bool wake;
+  pthread_mutex_lock(&p->lock);
+  job_t *j = take(p, &wake);
+  unlock_and_wake(p, wake);
+  while (j) {
+    run(j);
+    pthread_mutex_lock(&p->lock);
+    j->state = JOB_FINISHED;
+    bool cancelled = j->cancelled;
+    wake = false;
+    job_t *next = p->head ? take(p, &wake) : NULL;
+    unlock_and_wake(p, wake);
+    finish(p, j, cancelled);
+    if (!next) {
+      pthread_mutex_lock(&p->lock);
+      next = take(p, &wake);
+      unlock_and_wake(p, wake);
+    }
+    j = next;
+  }
+  return NULL;
+}
+
+/* ---- life cycle ---- */
+
+static unsigned online_cpus(void)
+{
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (unsigned)n : 1u;
+}
+
+fut_pool_t *fut_pool_new(unsigned threads)
+{
+  if (threads == 0)
+    threads = online_cpus();
+  fut_pool_t *p =
+      fut__malloc(sizeof *p + (size_t)threads * sizeof p->threads[0]);
+  if (!p)
+    return NULL;
+  memset(p, 0, sizeof *p);
+  atomic_init(&p->refs, 1);
+  if (pthread_mutex_init(&p->lock, NULL) != 0)
+    goto fail_free;
+  if (pthread_cond_init(&p->work, NULL) != 0)
+    goto fail_lock;
+  if (pthread_cond_init(&p->closed, NULL) != 0)
+    goto fail_work;
+  for (; p->nthreads < threads; p->nthreads++)
+    if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) != 0)
+      break;
+  if (p->nthreads == threads)
+    return p;
+  /* A thread could not be started: the ones that were exit at once. */
+  fut_pool_free(p);
+  return NULL;
+fail_work:
+  pthread_cond_destroy(&p->work);
+fail_lock:
+  pthread_mutex_destroy(&p->lock);
+fail_free:
+  fut__free(p);
+  return NULL;
+}
+
+/* Offer each stranded job to its loop once more, as a cancel; what is
+   refused again is released here (see fut_pool_shutdown). */
+static void release_stranded(job_t *j)
+{
+  while (j) {
+    job_t *next = j->next;
+    if (hand_off(j) != 0)
+      job_release(j);
+    j = next;
+  }
+}
+
+/* Queued jobs taken off unrun by a shutdown: free_arg here, the cancel on
+   the loop. */
+static void cancel_unrun(fut_pool_t *p, job_t *j)
+{
+  while (j) {
+    job_t *next = j->next;
+    if (j->free_arg)
+      j->free_arg(j->arg);
+    j->outcome = OUT_CANCEL;
+    if (hand_off(j) != 0)
+      strand(p, j);
+    j = next;
+  }
+}
+
+int fut_pool_shutdown(fut_pool_t *pool, bool cancel_queued)
+{
+  if (!pool)
+    return FUT_EINVAL;
+  if (current_pool == pool)
+    return FUT_EINVALIDSTATE;
+  pthread_mutex_lock(&pool->lock);
+  if (pool->state != POOL_OPEN) {
+    while (pool->state != POOL_CLOSED)
+      pthread_cond_wait(&pool->closed, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+    return FUT_OK;
+  }
+  pool->state = POOL_CLOSING;
+  job_t *unrun = NULL;
+  if (cancel_queued) {
+    unrun = pool->head;
+    for (job_t *j = unrun; j; j = j->next)
+      j->state = JOB_GONE;
+    pool->head = pool->tail = NULL;
+  }
+  pthread_cond_broadcast(&pool->work);
+  pthread_mutex_unlock(&pool->lock);
+
+  cancel_unrun(pool, unrun);
+  for (unsigned i = 0; i < pool->nthreads; i++)
+    pthread_join(pool->threads[i], NULL);
+
+  pthread_mutex_lock(&pool->lock);
+  job_t *stranded = pool->stranded;
+  pool->stranded = NULL;
+  pthread_mutex_unlock(&pool->lock);
+  release_stranded(stranded);
+
+  pthread_mutex_lock(&pool->lock);
+  pool->state = POOL_CLOSED;
+  pthread_cond_broadcast(&pool->closed);
+  pthread_mutex_unlock(&pool->lock);
+  return FUT_OK;
+}
+
+void fut_pool_free(fut_pool_t *pool)
+{
+  if (!pool || current_pool == pool)
+    return;
+  (void)fut_pool_shutdown(pool, false);
+  pool_release(pool);
+}

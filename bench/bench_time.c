@@ -16,21 +16,11 @@
      release both.
 
    Usage: bench_time [N]   N operations per run (default 200000) */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "libfuture.h"
+#include "bench_host.h"
 
 #define RUNS 5
-
-static void die(const char *what)
-{
-  fprintf(stderr, "bench_time: %s\n", what);
-  exit(1);
-}
 
 /* ---- the heap: baseline and minimal host alike ------------------------- */
 
@@ -157,8 +147,6 @@ typedef struct host {
   fut_loop_t heap_loop;
 } host_t;
 
-static volatile uintptr_t sink;
-
 static void run_until_done(host_t *h, fut_t *f)
 {
   if (h->ml) {
@@ -251,19 +239,6 @@ static void wait_for_early(host_t *h, size_t n)
 }
 
 /* ---- timing ------------------------------------------------------------- */
-
-static double now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 typedef void (*workload_fn)(host_t *h, size_t n);
 

@@ -328,21 +328,15 @@ static void op_set_result(void)
   int val = new_value(b1, &with_free);
   fut_free_fn free_value = with_free ? fz_val_free : NULL;
   fz_trace("set_result(%d) on future %d", val, fid);
-  if (F->kind != FK_PLAIN) {
-    /* A sleep's or wait_for's outcome is its own: refused, value not taken. */
-    frame_t *fr = fz_push(FR_CALL, AP_NONE, "fut_set_result (private)");
+  /* A sleep's or wait_for's outcome is its own: refused, as a done
+     future's completion is, and the value not taken. */
+  if (F->state != FUT_PENDING || F->kind != FK_PLAIN) {
+    frame_t *fr = fz_push(FR_CALL, AP_NONE, "fut_set_result (refused)");
     int rc = fut_set_result(F->p, value_ptr(val), free_value);
     fz_end(fr, false);
-    if (rc != FUT_ENOTSUP)
-      fz_fail("fut_set_result on a time future returned %d", rc);
-    return;
-  }
-  if (F->state != FUT_PENDING) {
-    frame_t *fr = fz_push(FR_CALL, AP_NONE, "fut_set_result (done)");
-    int rc = fut_set_result(F->p, value_ptr(val), free_value);
-    fz_end(fr, false);
-    if (rc != FUT_EINVALIDSTATE)
-      fz_fail("fut_set_result on a done future returned %d", rc);
+    int want = F->kind != FK_PLAIN ? FUT_ENOTSUP : FUT_EINVALIDSTATE;
+    if (rc != want)
+      fz_fail("fut_set_result returned %d, want %d", rc, want);
     return;
   }
   frame_t *fr = fz_push(FR_PASS, AP_NONE, "fut_set_result");
@@ -364,20 +358,15 @@ static void op_set_exception(void)
   int x = s < 0 ? -1 : fz.xslot[s];
   fut_exc_t *p = x < 0 ? NULL : fz.excs[x].p;
   fz_trace("set_exception(%d) on future %d", x, fid);
-  if (F->kind != FK_PLAIN) {
-    frame_t *fr = fz_push(FR_CALL, AP_NONE, "fut_set_exception (private)");
-    int rc = fut_set_exception(F->p, p);
-    fz_end(fr, false);
-    if (rc != FUT_ENOTSUP)
-      fz_fail("fut_set_exception on a time future returned %d", rc);
-    return;
-  }
-  if (F->state != FUT_PENDING || x < 0) {
+  if (F->state != FUT_PENDING || x < 0 || F->kind != FK_PLAIN) {
     frame_t *fr = fz_push(FR_CALL, AP_NONE, "fut_set_exception (refused)");
     int rc = fut_set_exception(F->p, p);
     fz_end(fr, false);
-    /* asyncio checks the state first: a done future says so for NULL. */
-    int want = F->state != FUT_PENDING ? FUT_EINVALIDSTATE : FUT_EINVAL;
+    /* A private outcome first; then, as asyncio, the state: a done future
+       says so for NULL. */
+    int want = F->kind != FK_PLAIN       ? FUT_ENOTSUP
+               : F->state != FUT_PENDING ? FUT_EINVALIDSTATE
+                                         : FUT_EINVAL;
     if (rc != want)
       fz_fail("fut_set_exception returned %d, want %d", rc, want);
     return;

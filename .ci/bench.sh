@@ -26,4 +26,5 @@ done
 # The worker pools' table, tiny: 100 jobs, 10 round trips, one run each.
 "$build/bench/bench_pool" 100 10 1
 "$build/bench/bench_compose" quick
+"$build/bench/bench_time" 1000
 echo "bench: every workload ran"

@@ -39,6 +39,7 @@ static void reset(const uint8_t *data, size_t size)
   fz.live = 0;
   fz.fail_in = 0;
   fz.fail_all = false;
+  fz_time_reset();
 }
 
 /* Release what the input holds, then run every loop dry. No re-entry from
@@ -106,6 +107,7 @@ static void final_checks(void)
       fz_fail("sender %d was neither applied nor freed", i);
   if (fz.nfree_items != FZ_MAXITEM)
     fz_fail("%d units of work never ran", FZ_MAXITEM - fz.nfree_items);
+  fz_time_final_checks();
   if (fz.live != 0)
     fz_fail("%ld blocks of the library still allocated", fz.live);
 }

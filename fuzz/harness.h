@@ -38,6 +38,8 @@
 #define FZ_KEYS 4       /* distinct callback data pointers */
 #define FZ_CTXS 6       /* distinct context tokens */
 #define FZ_NULLVAL (-2) /* a NULL result that has a free_value all the same */
+#define FZ_MAXTIMER 128 /* timers armed per input (time.c) */
+#define FZ_MAXL FZ_MAXREG /* callbacks offered by one call */
 
 /* ---- the reference model ---- */
 
@@ -74,12 +76,18 @@ typedef enum {
 
 typedef struct mreg {
   int fut;
-  uint8_t fn;  /* 0: fz_cb_a, 1: fz_cb_b */
+  uint8_t fn;  /* 0: fz_cb_a, 1: fz_cb_b, FZ_FN_WAIT_FOR: a wait_for's own */
   uint8_t key; /* data is &fz_keys[key] */
   uint8_t dfn; /* 0: none, 1: fz_destroy_a, 2: fz_destroy_b */
   uint8_t state;
   void *ctx;
+  int owner; /* FZ_FN_WAIT_FOR: the wait_for it serves, -1 once it left */
 } mreg_t;
+
+#define FZ_FN_WAIT_FOR 2
+
+/* What a future is: fut_create's, fut_sleep's or fut_wait_for's. */
+enum { FK_PLAIN, FK_SLEEP, FK_WAIT };
 
 typedef struct mfut {
   fut_t *p;
@@ -94,6 +102,15 @@ typedef struct mfut {
   int val;        /* FINISHED with a result: value index, -1 for NULL
                      without free_value, FZ_NULLVAL for NULL with it */
   bool val_free;
+  /* time.c: a sleep's or a wait_for's own state */
+  uint8_t kind;    /* FK_* */
+  int timer;       /* the armed model timer, or -1 */
+  int sval;        /* a sleep's value, held until it finishes */
+  bool sval_free;  /* ... with a free_value */
+  bool sval_held;
+  int inner;       /* a wait_for's input (a reference) */
+  int ireg;        /* its registration on inner while it may run, or -1 */
+  bool timed_out;  /* the timer cancelled inner */
   int hrefs; /* references held by the input's slots */
   int irefs; /* held by the library: queued work, senders, pins */
   int npend;
@@ -129,7 +146,7 @@ typedef struct msnd {
   int cmsg;
 } msnd_t;
 
-typedef enum { Q_CB, Q_APPLY, Q_HUNIT } item_kind_t;
+typedef enum { Q_CB, Q_APPLY, Q_HUNIT, Q_TIMER, Q_HOP } item_kind_t;
 
 /* A unit of work some loop accepted. The bundled loop is given
    fz_tramp(item) instead of fn(arg), so the harness sees each one run. */
@@ -150,7 +167,8 @@ typedef enum {
   EV_FREE_DATA,      /* an exception payload's free_data */
   EV_REPORT_NR,      /* "exception was never retrieved" */
   EV_REPORT_REFUSED, /* callbacks refused by the loop */
-  EV_REPORT_MLFREE   /* fut_mainloop_free from inside the loop */
+  EV_REPORT_MLFREE,  /* fut_mainloop_free from inside the loop */
+  EV_CANCEL_TIMER    /* cancel_timer of a model timer (time.c) */
 } ev_kind_t;
 
 typedef enum { C_ALWAYS, C_IF_OK, C_IF_FAIL } ev_cond_t;
@@ -185,7 +203,7 @@ typedef struct frame {
   int failures; /* allocations of this very call that failed */
   int ev_base;
   /* a completion pass: the detached list (L), offered in order */
-  int nL, iL, rep_ev;
+  int nL, iL;
   /* current_context: 0 not expected, 1 expected, 2 optional */
   uint8_t want_ctx;
   bool got_ctx;
@@ -202,11 +220,19 @@ typedef struct frame {
   bool ts_called;
   int ts_rc;
   /* references the library drops before the call returns */
-  int defer[4], ndefer;
+  int defer[16], ndefer;
+  /* time.c: no re-entry from this call's hooks (its effects are planned
+     as a whole); a sleep's hop, a timer it may arm */
+  bool quiet, ctx_any;
+  int hop_fut, arm_fut;
+  uint64_t arm_delay;
+  void *arm_ctx;
+  int armed; /* the model timer it armed, or -1 */
+  bool arm_refused;
   /* FR_ITER/FR_CLOSE: work ready when the iteration began */
   int rb, tb, mb, ran;
   /* Big and written before read: fz_push clears only what is above. */
-  uint16_t L[FZ_MAXPEND];
+  uint16_t L[FZ_MAXL];
   mfut_t saved; /* fut_cancel's state before, for FUT_ENOMEM */
 } frame_t;
 
@@ -345,6 +371,32 @@ void fz_tramp(void *arg);
 void fz_hunit_destroy(void *arg);
 /* Re-enter the library from a hook, as the input says. */
 void fz_nested(hook_kind_t kind, int self, bool readonly);
+/* The index of p in base[0..n), or -1. */
+int fz_index_in(const void *p, const char *base, int n);
+/* Queue work on the fake loop's FIFO. */
+void fz_enqueue_fake(item_kind_t kind, int id, void *ctx, fut_work_fn fn,
+                     void *arg);
+/* The refusal the input scripted for this hook call, or 0. */
+int fz_scripted_refusal(bool *all, int *in, int code);
+
+/* ---- time.c: fut_sleep, fut_wait_for and the fake loop's timers ---- */
+
+void fz_time_reset(void);
+void fz_time_final_checks(void);
+/* Install call_later/cancel_timer on the fake loop. */
+void fz_time_hooks(fut_loop_t *base);
+/* A time future dies (model): what its death owes the innermost call. */
+void fz_time_destroy(int fid);
+/* fut_cancel (or a sender's cancel) reaches pending fid: plan it all. */
+void fz_time_cancel(frame_t *fr, int fid, int cmsg);
+/* call_soon of a sleep's zero-delay hop; returns the hook's answer. */
+int fz_time_hop_soon(frame_t *fr, fut_loop_t *loop, fut_work_fn fn,
+                     void *arg, void *ctx);
+/* A unit of time.c's: a timer, a hop, or a wait_for's own callback. */
+void fz_time_unit(frame_t *fr, mitem_t *m);
+/* A wait_for's callback was refused by the loop (its destroy_data ran). */
+void fz_time_refused(int reg);
+void fz_op_time(void);
 
 /* ---- ops.c ---- */
 
@@ -354,6 +406,11 @@ void fz_op(void);
 void fz_release_slot(int s);
 void fz_release_xslot(int s);
 void fz_release_sslot(int s);
+/* What time.c's operations share with the others. */
+int fz_pick_fut(uint8_t b, bool mutating);
+int fz_empty_slot(void);
+int fz_new_value(uint8_t b, bool *with_free);
+void *fz_value_ptr(int v);
 /* One iteration of the bundled loop: run_once(0), or stop() then run(). */
 void fz_ml_iterate(bool by_run);
 extern const fut_exc_type_t FZ_IO_ERROR;

@@ -14,7 +14,7 @@ char fz_xdata[FZ_MAXXD];
 
 /* The index of p in base[0..n), or -1 (compared as integers: p may point
    anywhere). */
-static int index_in(const void *p, const char *base, int n)
+int fz_index_in(const void *p, const char *base, int n)
 {
   uintptr_t a = (uintptr_t)p, b = (uintptr_t)base;
   return a >= b && a < b + (uintptr_t)n ? (int)(a - b) : -1;
@@ -104,8 +104,8 @@ void fz_alloc_uninstall(void)
 
 /* ---- work queues ---- */
 
-static void enqueue_fake(item_kind_t kind, int id, void *ctx, fut_work_fn fn,
-                         void *arg)
+void fz_enqueue_fake(item_kind_t kind, int id, void *ctx, fut_work_fn fn,
+                     void *arg)
 {
   if (fz.fqt == FZ_MAXITEM)
     fz_fail("harness: the fake loop's queue is full");
@@ -144,7 +144,7 @@ static int forward(bool ts, item_kind_t kind, int id, void *ctx, fut_work_fn fn,
 
 /* The refusal the input scripted for this call, or 0. Counted when the
    hook is entered, before it re-enters. */
-static int scripted_refusal(bool *all, int *in, int code)
+int fz_scripted_refusal(bool *all, int *in, int code)
 {
   if (*all)
     return code;
@@ -168,6 +168,8 @@ static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
     reg = fr->L[fr->iL];
   else if (fr->kind == FR_ADD && fr->decided && fr->direct && !fr->soon_called)
     reg = fr->reg;
+  else if (fr->hop_fut >= 0 && !fr->soon_called)
+    return fz_time_hop_soon(fr, loop, fn, arg, ctx);
   else
     fz_fail("unexpected call_soon during %s", fr->what);
   mreg_t *r = &fz.regs[reg];
@@ -179,13 +181,13 @@ static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
   if (ctx != r->ctx)
     fz_fail("callback %d scheduled with context %p, registered with %p", reg,
             ctx, r->ctx);
-  int rc = scripted_refusal(&L->refuse_all, &L->refuse_in, L->refuse_code);
+  int rc = fz_scripted_refusal(&L->refuse_all, &L->refuse_in, L->refuse_code);
   fz_trace("call_soon: callback %d of future %d%s", reg, r->fut,
            rc ? " (refused)" : "");
   fz_nested(H_SOON, -1, false);
   if (rc == 0) {
     if (L->index == L_FAKE)
-      enqueue_fake(Q_CB, reg, ctx, fn, arg);
+      fz_enqueue_fake(Q_CB, reg, ctx, fn, arg);
     else
       rc = forward(false, Q_CB, reg, ctx, fn, arg);
   }
@@ -198,12 +200,20 @@ static int hook_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
     r->state = r->dfn ? R_DESTROYED : R_DROPPED;
     if (r->dfn)
       fz_expect(fr, EV_DESTROY, C_ALWAYS, reg);
-    if (fr->rep_ev < 0) {
+    if (r->fn == FZ_FN_WAIT_FOR)
+      fz_time_refused(reg);
+    /* One report per completed future (a cancel that propagates
+       completes several in one call). */
+    int rep = -1;
+    for (int i = fr->ev_base; i < fz.nevs && rep < 0; i++)
+      if (fz.evs[i].kind == EV_REPORT_REFUSED && fz.evs[i].id == r->fut)
+        rep = i;
+    if (rep < 0) {
       fz_expect(fr, EV_REPORT_REFUSED, C_ALWAYS, r->fut);
-      fr->rep_ev = fz.nevs - 1;
-      fz.evs[fr->rep_ev].max = 0;
+      rep = fz.nevs - 1;
+      fz.evs[rep].max = 0;
     }
-    fz.evs[fr->rep_ev].max++;
+    fz.evs[rep].max++;
   } else {
     r->state = R_REJECTED;
   }
@@ -234,10 +244,10 @@ static int hook_call_soon_ts(fut_loop_t *loop, fut_work_fn fn, void *arg,
     fz_fail("sender %d handed off with context %p, captured %p", fr->snd, ctx,
             s->ctx);
   int rc =
-      scripted_refusal(&L->ts_refuse_all, &L->ts_refuse_in, L->ts_refuse_code);
+      fz_scripted_refusal(&L->ts_refuse_all, &L->ts_refuse_in, L->ts_refuse_code);
   if (rc == 0) {
     if (L->index == L_FAKE)
-      enqueue_fake(Q_APPLY, fr->snd, ctx, fn, arg);
+      fz_enqueue_fake(Q_APPLY, fr->snd, ctx, fn, arg);
     else
       rc = forward(true, Q_APPLY, fr->snd, ctx, fn, arg);
   }
@@ -252,7 +262,8 @@ static void *hook_current_context(fut_loop_t *loop)
   frame_t *fr = fz_top();
   /* FR_CALL is op_misc's: calls that may or may not capture a context
      before they refuse their arguments, any number of times. */
-  if (!fr || fr->want_ctx == 0 || (fr->got_ctx && fr->kind != FR_CALL))
+  if (!fr || fr->want_ctx == 0 ||
+      (fr->got_ctx && fr->kind != FR_CALL && !fr->ctx_any))
     fz_fail("unexpected current_context during %s", fr ? fr->what : "nothing");
   fr->got_ctx = true;
   bool adding = fr->kind == FR_ADD && fr->want_ctx == 1;
@@ -329,6 +340,9 @@ void fz_loops_init(uint8_t config)
     if (L->has_ts)
       L->base.call_soon_threadsafe = hook_call_soon_ts;
   }
+  /* The fake loop's timers (bit 2): a virtual clock, time.c. */
+  if (config & 4)
+    fz_time_hooks(&fz.loops[L_FAKE].base);
   fz.loops[L_FAKE].present = true;
 }
 
@@ -367,7 +381,8 @@ void fz_ml_free(void)
 /* ---- running work ---- */
 
 static const char *const unit_names[] = {"done-callback unit", "sender unit",
-                                         "harness unit"};
+                                         "harness unit", "timer unit",
+                                         "sleep(0) unit"};
 
 static void run_item(int it)
 {
@@ -376,20 +391,27 @@ static void run_item(int it)
   fr->item = it;
   switch (m->kind) {
   case Q_CB:
-    fr->cb = 0;
     /* The callback's reference, dropped once it has run. */
     fz_defer(fr, fz.regs[m->id].fut);
+    if (fz.regs[m->id].fn == FZ_FN_WAIT_FOR) {
+      fz_time_unit(fr, m);
+      break;
+    }
+    fr->cb = 0;
     m->fn(m->arg);
     break;
   case Q_APPLY:
     fz_apply_model(fr, m->id);
     m->fn(m->arg);
     break;
-  default:
+  case Q_HUNIT:
     fr->cb = 1;
     fz_trace("harness unit %d runs", m->id);
     fz_nested(H_HUNIT, -1, false);
     fr->cb = 2;
+    break;
+  default:
+    fz_time_unit(fr, m);
     break;
   }
   fz_end(fr, true);
@@ -455,7 +477,7 @@ static void ml_match(frame_t *run, int it)
 
 void fz_tramp(void *arg)
 {
-  int it = index_in(arg, (const char *)fz.items, (int)sizeof fz.items);
+  int it = fz_index_in(arg, (const char *)fz.items, (int)sizeof fz.items);
   if (it < 0 || it % (int)sizeof fz.items[0] != 0)
     fz_fail("the bundled loop ran a unit with a foreign argument");
   it /= (int)sizeof fz.items[0];
@@ -520,7 +542,7 @@ void fz_cb_b(fut_t *f, void *data)
 
 static void destroy_data(int dfn, void *p)
 {
-  int key = index_in(p, fz_keys, FZ_KEYS);
+  int key = fz_index_in(p, fz_keys, FZ_KEYS);
   if (key < 0)
     fz_fail("destroy_data with a pointer that is no callback data");
   fz_event(EV_DESTROY, -1, dfn, key, NULL);
@@ -540,7 +562,7 @@ void fz_destroy_b(void *p)
 
 void fz_val_free(void *p)
 {
-  int v = p ? index_in(p, fz_vals, FZ_MAXVAL) : FZ_NULLVAL;
+  int v = p ? fz_index_in(p, fz_vals, FZ_MAXVAL) : FZ_NULLVAL;
   if (v == -1)
     fz_fail("free_value with a pointer that is no value");
   fz_event(EV_FREE_VALUE, v, 0, 0, NULL);
@@ -554,7 +576,7 @@ void fz_val_free(void *p)
 
 void fz_xd_free(void *p)
 {
-  int d = index_in(p, fz_xdata, FZ_MAXXD);
+  int d = fz_index_in(p, fz_xdata, FZ_MAXXD);
   if (d < 0)
     fz_fail("free_data with a pointer that is no payload");
   fz_event(EV_FREE_DATA, d, 0, 0, NULL);
@@ -567,7 +589,9 @@ void fz_xd_free(void *p)
 
 void fz_nested(hook_kind_t kind, int self, bool readonly)
 {
-  if (fz.cleanup || fz.depth >= FZ_MAXDEPTH || fz.ops >= FZ_MAXOPS)
+  const frame_t *top = fz_top();
+  if (fz.cleanup || fz.depth >= FZ_MAXDEPTH || fz.ops >= FZ_MAXOPS ||
+      (top && top->quiet))
     return;
   uint8_t b = fz_byte();
   int n = b >= 0xE0 ? 2 : b >= 0xA0 ? 1 : 0;

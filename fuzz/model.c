@@ -24,7 +24,8 @@ static const char *const ev_names[] = {"destroy_data",
                                        "free_data",
                                        "never-retrieved report",
                                        "refused-callbacks report",
-                                       "mainloop_free report"};
+                                       "mainloop_free report",
+                                       "cancel_timer"};
 
 void fz_trace(const char *fmt, ...)
 {
@@ -71,12 +72,12 @@ frame_t *fz_push(frame_kind_t kind, alloc_policy_t alloc, const char *what)
   fr->alloc = (uint8_t)alloc;
   fr->what = what;
   fr->ev_base = fz.nevs;
-  fr->rep_ev = -1;
   fr->reg = -1;
   fr->add_fut = -1;
   fr->item = -1;
   fr->cb = 3;
   fr->snd = -1;
+  fr->hop_fut = fr->arm_fut = fr->armed = -1;
   return fr;
 }
 
@@ -216,6 +217,7 @@ int fz_new_fut(fut_t *p, int loop)
   F->cexc = -1;
   F->cmsg = -1;
   F->val = -1;
+  F->timer = F->sval = F->inner = F->ireg = -1;
   return fid;
 }
 
@@ -257,6 +259,8 @@ static void destroy_fut(int fid)
       fz_release_exc(F->cexc);
     break;
   }
+  if (F->kind != FK_PLAIN)
+    fz_time_destroy(fid);
 }
 
 void fz_drop_fut(int fid, bool harness)
@@ -333,15 +337,19 @@ void fz_complete(frame_t *fr, int fid, outcome_kind_t kind, int val,
     F->cexc = -1;
     break;
   }
-  fr->nL = F->npend;
-  fr->iL = 0;
-  memcpy(fr->L, F->pend, (size_t)F->npend * sizeof F->pend[0]);
-  F->npend = 0;
-  for (int i = 0; i < fr->nL; i++)
+  /* Appended: a cancel that propagates (time.c) completes several
+     futures in one call, each offering its callbacks in turn. */
+  if (fr->nL + F->npend > FZ_MAXL)
+    fz_fail("harness: too many callbacks offered in one call");
+  memcpy(fr->L + fr->nL, F->pend, (size_t)F->npend * sizeof F->pend[0]);
+  for (int i = fr->nL; i < fr->nL + F->npend; i++)
     fz.regs[fr->L[i]].state = R_OFFER;
+  fr->nL += F->npend;
+  bool offers = F->npend > 0;
+  F->npend = 0;
   /* The pass pins the future while hooks run (they may drop the caller's
      reference); nothing to pin when there is nothing to offer. */
-  if (fr->nL > 0) {
+  if (offers) {
     F->irefs++;
     fz_defer(fr, fid);
   }
@@ -360,11 +368,14 @@ void fz_apply_model(frame_t *fr, int sid)
   msnd_t *s = &fz.snds[sid];
   mfut_t *F = &fz.futs[s->fut];
   s->state = S_DONE;
-  if (F->state == FUT_PENDING) {
+  if (F->state == FUT_PENDING && F->kind != FK_PLAIN && s->kind == K_CANCEL) {
+    fz_time_cancel(fr, s->fut, s->cmsg);
+  } else if (F->state == FUT_PENDING && F->kind == FK_PLAIN) {
     fz_complete(fr, s->fut, (outcome_kind_t)s->kind, s->val, s->val_free,
                 s->exc, s->cmsg);
   } else {
-    /* Done meanwhile: the outcome has no taker and is released. A cancel
+    /* Done meanwhile (or a sleep's or wait_for's, whose outcome is
+       their own): the outcome has no taker and is released. A cancel
        that arrives late is still a cancel: the exception counts as seen,
        as with fut_cancel (asyncio's cancel() clears __log_traceback). */
     switch (s->kind) {

@@ -328,12 +328,15 @@ static void op_set_result(void)
   int val = new_value(b1, &with_free);
   fut_free_fn free_value = with_free ? fz_val_free : NULL;
   fz_trace("set_result(%d) on future %d", val, fid);
-  if (F->state != FUT_PENDING) {
-    frame_t *fr = fz_push(FR_CALL, AP_NONE, "fut_set_result (done)");
+  /* A sleep's or wait_for's outcome is its own: refused, as a done
+     future's completion is, and the value not taken. */
+  if (F->state != FUT_PENDING || F->kind != FK_PLAIN) {
+    frame_t *fr = fz_push(FR_CALL, AP_NONE, "fut_set_result (refused)");
     int rc = fut_set_result(F->p, value_ptr(val), free_value);
     fz_end(fr, false);
-    if (rc != FUT_EINVALIDSTATE)
-      fz_fail("fut_set_result on a done future returned %d", rc);
+    int want = F->kind != FK_PLAIN ? FUT_ENOTSUP : FUT_EINVALIDSTATE;
+    if (rc != want)
+      fz_fail("fut_set_result returned %d, want %d", rc, want);
     return;
   }
   frame_t *fr = fz_push(FR_PASS, AP_NONE, "fut_set_result");
@@ -355,12 +358,15 @@ static void op_set_exception(void)
   int x = s < 0 ? -1 : fz.xslot[s];
   fut_exc_t *p = x < 0 ? NULL : fz.excs[x].p;
   fz_trace("set_exception(%d) on future %d", x, fid);
-  if (F->state != FUT_PENDING || x < 0) {
+  if (F->state != FUT_PENDING || x < 0 || F->kind != FK_PLAIN) {
     frame_t *fr = fz_push(FR_CALL, AP_NONE, "fut_set_exception (refused)");
     int rc = fut_set_exception(F->p, p);
     fz_end(fr, false);
-    /* asyncio checks the state first: a done future says so for NULL. */
-    int want = F->state != FUT_PENDING ? FUT_EINVALIDSTATE : FUT_EINVAL;
+    /* A private outcome first; then, as asyncio, the state: a done future
+       says so for NULL. */
+    int want = F->kind != FK_PLAIN       ? FUT_ENOTSUP
+               : F->state != FUT_PENDING ? FUT_EINVALIDSTATE
+                                         : FUT_EINVAL;
     if (rc != want)
       fz_fail("fut_set_exception returned %d, want %d", rc, want);
     return;
@@ -391,6 +397,19 @@ static void op_cancel(void)
     if (rc != 0)
       fz_fail("fut_cancel on a done future returned %d", rc);
     F->retrieved = true; /* "cancelling says I don't care" */
+    return;
+  }
+  if (F->kind != FK_PLAIN) {
+    /* The message is copied first, and only that may fail: then nothing
+       changed. Predicted, since the hook's effects span several futures. */
+    bool oom = msg && (fz.fail_all || fz.fail_in == 1);
+    frame_t *fr = fz_push(FR_PASS, msg ? AP_MAY : AP_SILENT, "fut_cancel");
+    if (!oom)
+      fz_time_cancel(fr, fid, cmsg);
+    int rc = fut_cancel(F->p, msg);
+    if (rc != (oom ? FUT_ENOMEM : 1))
+      fz_fail("fut_cancel on a pending time future returned %d", rc);
+    fz_end(fr, !oom);
     return;
   }
   frame_t *fr = fz_push(FR_PASS, msg ? AP_MAY : AP_SILENT, "fut_cancel");
@@ -1180,6 +1199,28 @@ static void op_misc(void)
   fz_end(fr, true);
 }
 
+/* ---- for time.c ---- */
+
+int fz_pick_fut(uint8_t b, bool mutating)
+{
+  return pick_fut(b, mutating);
+}
+
+int fz_empty_slot(void)
+{
+  return empty(fz.slot, FZ_SLOTS);
+}
+
+int fz_new_value(uint8_t b, bool *with_free)
+{
+  return new_value(b, with_free);
+}
+
+void *fz_value_ptr(int v)
+{
+  return value_ptr(v);
+}
+
 /* ---- dispatch ---- */
 
 typedef void (*op_fn)(void);
@@ -1189,7 +1230,7 @@ static const op_fn ops[] = {
     op_remove,      op_set_result, op_set_exception, op_cancel,     op_read,
     op_describe,    op_exc_new,    op_exc_ref,       op_exc_unref,  op_exc_read,
     op_run,         op_run,        op_policy,        op_sender_new, op_send,
-    op_sender_free, op_mainloop,   op_misc,          op_create,
+    op_sender_free, op_mainloop,   op_misc,          fz_op_time,
 };
 
 void fz_op(void)

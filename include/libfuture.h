@@ -305,7 +305,43 @@ FUT_API void fut_sender_free(fut_sender_t *s);
 
 /* ------------------------------------------------------------------------
  * Time: sleep and timeouts
+ *
+ * Both need the loop's call_later and cancel_timer hooks. Their futures
+ * complete only by their own rules (or by fut_cancel): fut_set_result,
+ * fut_set_exception and fut_follow on them say FUT_ENOTSUP. A timer of
+ * theirs never outlives their pending state, nor their last reference.
  * ------------------------------------------------------------------------ */
+
+/* A future that finishes with `value` delay_ms from now (asyncio.sleep with
+   a result). It takes value at once: free_value(value) (if not NULL) runs
+   exactly once, when the future is destroyed, whether it finished or was
+   cancelled. Cancelling it, or dropping its last reference while pending,
+   cancels its timer: nothing fires later. delay_ms 0 arms no timer: like
+   asyncio's sleep(0) it goes once through call_soon, after the work already
+   queued, and so never finishes inside the call; that queued hop holds a
+   reference until it ran. NULL (and value stays the caller's) if loop is
+   NULL, lacks call_later or cancel_timer, refuses the timer (or, for 0,
+   the call_soon), or out of memory. Loop thread. */
+FUT_API fut_t *fut_sleep(fut_loop_t *loop, uint64_t delay_ms, void *value,
+                         fut_free_fn free_value);
+/* A future w for f with a deadline (asyncio.wait_for). w holds a reference
+   to f until w is destroyed. If f is done first, w adopts f's outcome (see
+   "Adopting" below), on a later loop iteration. If timeout_ms passes first,
+   f is cancelled (no message); once f is done, w finishes with a
+   FUT_EXC_TIMEOUT_ERROR exception (code 0, no message, one static object
+   shared by every timeout) if f ended cancelled, or adopts f's
+   outcome if f did not accept the cancel (a task may swallow it). Only a
+   cancel the timeout made becomes a TimeoutError: f cancelled by someone
+   else, even in the iteration the timeout passes, makes w cancelled with
+   f's message; f finished in that iteration makes w adopt its outcome.
+   f already done: no timer; w adopts it on a later iteration (w is pending
+   when the call returns). A timeout of 0 passes on a later iteration,
+   never inside the call. fut_cancel(w, msg) stops the timer, cancels f
+   with msg if f is pending, and cancels w at once. Dropping w's last
+   reference while pending stops the timer and leaves f alone. NULL (and
+   nothing taken) if f is NULL, its loop lacks call_later or cancel_timer,
+   refuses the timer or the callback, or out of memory. Loop thread. */
+FUT_API fut_t *fut_wait_for(fut_t *f, uint64_t timeout_ms);
 
 /* ------------------------------------------------------------------------
  * Following and continuations

@@ -801,6 +801,87 @@ static void suite_timer_refuses_null_fn(void **state)
   assert_int_equal(tv_total_freed(), 0);
 }
 
+/* ---- time: fut_sleep and fut_wait_for on the real loop ---- */
+
+static bool time_done;
+
+static void set_time_done(fut_t *f, void *data)
+{
+  (void)f;
+  (void)data;
+  time_done = true;
+}
+
+static void run_until_done(fut_t *f)
+{
+  time_done = false;
+  assert_int_equal(fut_add_done_callback(f, set_time_done, NULL, NULL),
+                   FUT_OK);
+  run_until(&time_done);
+}
+
+/* A sleep finishes with its value (0 ms too, never inside the call); a
+   wait_for adopts an input done in time. */
+static void suite_time_sleep_and_adopt(void **state)
+{
+  (void)state;
+  fut_t *zero = fut_sleep(loop(), 0, tv(0), tv_free);
+  assert_non_null(zero);
+  assert_false(fut_done(zero));
+  run_until_done(zero);
+  fut_t *s = fut_sleep(loop(), 5, tv(1), tv_free);
+  fut_t *w = fut_wait_for(s, 60000);
+  assert_non_null(w);
+  run_until_done(w);
+  void *v = NULL;
+  assert_int_equal(fut_result(w, &v), FUT_OK);
+  assert_ptr_equal(v, tv(1));
+  assert_int_equal(fut_result(zero, &v), FUT_OK);
+  assert_ptr_equal(v, tv(0));
+  fut_unref(w);
+  fut_unref(s);
+  fut_unref(zero);
+  assert_int_equal(tv_freed(0), 1);
+  assert_int_equal(tv_freed(1), 1);
+}
+
+/* The timeout first: the input is cancelled and its timer with it, so the
+   loop returns by itself long before the input's 60 s. */
+static void suite_time_wait_for_times_out(void **state)
+{
+  (void)state;
+  fut_t *slow = fut_sleep(loop(), 60000, tv(2), tv_free);
+  fut_t *w = fut_wait_for(slow, 5);
+  assert_non_null(w);
+  run_until_done(w);
+  assert_true(fut_cancelled(slow));
+  fut_exc_t *e = NULL;
+  assert_int_equal(fut_exception(w, &e), FUT_OK);
+  assert_true(fut_exc_is(e, &FUT_EXC_TIMEOUT_ERROR));
+  fut_unref(w);
+  fut_unref(slow);
+  assert_int_equal(tv_freed(2), 1);
+}
+
+/* Cancelled or dropped while pending: no timer is left to keep the loop
+   alive or to fire later. */
+static void suite_time_cancel_and_drop(void **state)
+{
+  (void)state;
+  fut_t *s = fut_sleep(loop(), 60000, tv(3), tv_free);
+  fut_t *w = fut_wait_for(s, 60000);
+  fut_t *dropped = fut_sleep(loop(), 60000, tv(4), tv_free);
+  assert_non_null(dropped);
+  fut_unref(dropped);
+  assert_int_equal(tv_freed(4), 1);
+  assert_int_equal(fut_cancel(w, "stop"), 1);
+  assert_true(fut_cancelled(s));
+  suite_ops->run(); /* nothing pending: returns by itself */
+  fut_unref(w);
+  fut_unref(s);
+  assert_int_equal(tv_freed(3), 1);
+}
+
 static int handler_frees;
 
 /* Answers every report by freeing the adapter again. */
@@ -922,6 +1003,9 @@ int suite_run(const adapter_ops_t *ops)
       SUITE_TEST(suite_timer_cancel_from_a_timer),
       SUITE_TEST(suite_timer_dropped_at_close),
       SUITE_TEST(suite_timer_refuses_null_fn),
+      SUITE_TEST(suite_time_sleep_and_adopt),
+      SUITE_TEST(suite_time_wait_for_times_out),
+      SUITE_TEST(suite_time_cancel_and_drop),
       SUITE_TEST(suite_pool_outcomes_arrive),
   };
   const struct CMUnitTest free_tests[] = {

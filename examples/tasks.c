@@ -47,29 +47,11 @@ static void check(bool ok, const char *what)
   }
 }
 
-/* ---- asyncio.sleep: a future the loop's timer completes ---------------- */
-
-static void wake(void *arg)
-{
-  fut_t *f = arg;
-  /* Cancelled meanwhile (a cancelled sleep): then there is nothing to do. */
-  (void)fut_set_result(f, NULL, NULL);
-  fut_unref(f);
-}
-
-static void drop(void *arg)
-{
-  fut_unref(arg);
-}
-
-/* A new future, done delay_ms from now (the timer holds a reference). */
+/* asyncio.sleep: fut_sleep, a future the loop's timer completes. */
 static fut_t *sleep_ms(uint64_t delay_ms)
 {
-  fut_t *f = fut_create(fut_mainloop_loop(loop));
-  check(f != NULL, "fut_create");
-  check(fut_mainloop_call_later(loop, delay_ms, wake, fut_ref(f), drop) ==
-            FUT_OK,
-        "fut_mainloop_call_later");
+  fut_t *f = fut_sleep(fut_mainloop_loop(loop), delay_ms, NULL, NULL);
+  check(f != NULL, "fut_sleep");
   return f;
 }
 
@@ -191,7 +173,6 @@ int main(void)
   check(fut_mainloop_run_until_done(loop, t) == FUT_OK, "the loop");
   check(fut_state(t) == FUT_FINISHED, "main");
   fut_unref(t);
-  /* Closing the loop drops the cancelled sleep's timer, and its reference. */
   fut_mainloop_free(loop);
   printf("ok\n");
   return 0;

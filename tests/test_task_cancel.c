@@ -479,6 +479,79 @@ static void test_gather_over_tasks(void **state)
   fut_unref(b.f[0]);
 }
 
+/* D7, fut_wait_for over a task. The timeout cancels the task, which
+   swallows the cancel and returns a value: the wait gives that value. */
+static void test_wait_for_task_swallows_timeout(void **state)
+{
+  test_loop_t *tl = *state;
+  tl_enable_timers(tl);
+  script_t s;
+  script_set(&s, (const int[][2]){A(OP_SETTLED, 0), A(OP_UNCANCEL, 0),
+                                  A(OP_RETURN, 1), END});
+  s.f[0] = tl_future(tl);
+  fut_t *t = script_spawn(&tl->base, &s, 0);
+  fut_t *w = fut_wait_for(t, 10);
+  assert_non_null(w);
+  tl_run(tl);
+  tl_advance(tl, 10);
+  tl_run(tl);
+  assert_int_equal(s.rc[0], FUT_ECANCELLED);
+  assert_task_result(t, tv(1));
+  void *v;
+  assert_int_equal(fut_result(w, &v), FUT_OK);
+  assert_ptr_equal(v, tv(1));
+  fut_unref(w);
+  fut_unref(t);
+  fut_unref(s.f[0]);
+}
+
+/* The task's future completes in the iteration the timeout passes. Its
+   wake-up first: the task returns before the timer runs, and the wait
+   gives its value. The timer first: the cancel is delivered at the
+   resuming await, the task ends cancelled, and the wait says TimeoutError.
+   The outer wait cancelled: the task is cancelled with the message. */
+static void test_wait_for_task_same_iteration(void **state)
+{
+  test_loop_t *tl = *state;
+  tl_enable_timers(tl);
+  for (int timer_first = 0; timer_first < 3; timer_first++) {
+    script_t s;
+    script_set(&s, (const int[][2]){A(OP_AWAIT, 0), A(OP_RETURN, 1), END});
+    s.f[0] = tl_future(tl);
+    fut_t *t = script_spawn(&tl->base, &s, 0);
+    fut_t *w = fut_wait_for(t, 10);
+    tl_run(tl);
+    if (timer_first == 2) {
+      assert_int_equal(fut_cancel(w, "outer"), 1);
+    } else if (timer_first) {
+      tl_advance(tl, 10);
+      fut_set_result(s.f[0], NULL, NULL);
+    } else {
+      fut_set_result(s.f[0], NULL, NULL);
+      tl_advance(tl, 10);
+    }
+    tl_run(tl);
+    fut_exc_t *e = NULL;
+    if (timer_first == 2) {
+      assert_task_cancelled(t, "outer");
+      assert_true(fut_cancelled(w));
+    } else if (timer_first) {
+      assert_task_cancelled(t, NULL);
+      assert_int_equal(fut_exception(w, &e), FUT_OK);
+      assert_true(fut_exc_is(e, &FUT_EXC_TIMEOUT_ERROR));
+    } else {
+      assert_task_result(t, tv(1));
+      assert_int_equal(fut_exception(w, &e), FUT_OK);
+      assert_null(e);
+    }
+    fut_unref(w);
+    fut_unref(t);
+    fut_unref(s.f[0]);
+    tfx_next_case(tl, true, true);
+    tl_enable_timers(tl);
+  }
+}
+
 /* A cancel arriving from a host hook while the task registers its
    wake-up still cancels the future it awaits. */
 static fut_t *cancel_in_hook;
@@ -544,6 +617,8 @@ int main(void)
     T(test_cycle_wait_again_out_of_memory),
     T(test_cycle_through_a_follower),
     T(test_gather_over_tasks),
+    T(test_wait_for_task_swallows_timeout),
+    T(test_wait_for_task_same_iteration),
     T(test_cancel_during_registration),
     T(test_cancel_out_of_memory_changes_nothing),
   };

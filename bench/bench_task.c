@@ -4,7 +4,7 @@
    step runs and suspends), complete the future, the body resumes and
    returns, release both. W1 cycle (the one-callback future of bench.c):
    create, add a callback, set the result, run, release. Both run on the
-   same minimal host, a FIFO ring of (fn, arg) with no allocation, and are
+   same minimal host (bench_host.h's FIFO ring of (fn, arg)), and are
    timed in the same run, interleaved. The peer row runs the same cycle in
    CPython's asyncio (python3 subprocess): create_future, create_task of a
    coroutine awaiting it, a yield so it suspends, set_result, await it.
@@ -14,19 +14,11 @@
 #include <libfuture.h>
 
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "bench_host.h"
 
 #define RUNS 5
-
-static void die(const char *what)
-{
-  fprintf(stderr, "bench_task: %s\n", what);
-  exit(1);
-}
 
 static void must(int rc)
 {
@@ -34,43 +26,16 @@ static void must(int rc)
     die(fut_strerror(rc));
 }
 
-/* ---- the host: a fixed FIFO ring (a cycle queues at most two units) ---- */
-
-#define QCAP 64
-
-typedef struct queue {
-  fut_work_fn fn[QCAP];
-  void *arg[QCAP];
-  unsigned head, tail;
-  fut_loop_t loop;
-} queue_t;
-
-static queue_t q;
-
-static int q_call_soon(fut_loop_t *loop, fut_work_fn fn, void *arg,
-                       void *context)
-{
-  (void)loop;
-  (void)context;
-  if (q.tail - q.head == QCAP)
-    return -1;
-  q.fn[q.tail % QCAP] = fn;
-  q.arg[q.tail % QCAP] = arg;
-  q.tail++;
-  return 0;
-}
+/* The minimal host: call_soon pushes on the ring, q_run drains it. */
+static ring_t ring;
+static fut_loop_t ring_loop = {.call_soon = ring_call_soon, .data = &ring};
 
 static void q_run(void)
 {
-  while (q.head != q.tail) {
-    unsigned i = q.head++ % QCAP;
-    q.fn[i](q.arg[i]);
-  }
+  ring_drain(&ring);
 }
 
 /* ---- the cycles ---------------------------------------------------------- */
-
-static volatile uintptr_t sink;
 
 static void on_done(fut_t *f, void *data)
 {
@@ -83,7 +48,7 @@ static void on_done(fut_t *f, void *data)
 static void w1_cycles(size_t n)
 {
   for (size_t i = 0; i < n; i++) {
-    fut_t *f = fut_create(&q.loop);
+    fut_t *f = fut_create(&ring_loop);
     if (!f)
       die("fut_create failed");
     must(fut_add_done_callback(f, on_done, NULL, NULL));
@@ -104,8 +69,8 @@ static void awaiting_body(fut_t *task, void *state)
 static void task_cycles(size_t n)
 {
   for (size_t i = 0; i < n; i++) {
-    fut_t *f = fut_create(&q.loop);
-    fut_t *t = f ? fut_spawn(&q.loop, awaiting_body, f, NULL, 0) : NULL;
+    fut_t *f = fut_create(&ring_loop);
+    fut_t *t = f ? fut_spawn(&ring_loop, awaiting_body, f, NULL, 0) : NULL;
     if (!t)
       die("fut_spawn failed");
     q_run(); /* the first step: suspends on f */
@@ -154,19 +119,6 @@ static double allocs_per_cycle(void (*cycles)(size_t), size_t n)
 }
 
 /* ---- timing -------------------------------------------------------------- */
-
-static double now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Medians in ns per cycle, the runs of both interleaved so that a drift of
    the machine hits both alike. */
@@ -233,7 +185,7 @@ static double asyncio_cycle(size_t n)
 int main(int argc, char **argv)
 {
   bool smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
-  q.loop.call_soon = q_call_soon;
+  ring_init(&ring, 64);
   size_t n = smoke ? 1000 : 1000000;
   double w1, task;
   measure(n, &w1, &task);
@@ -262,6 +214,7 @@ int main(int argc, char **argv)
   } else {
     printf("%-24s %10s (python3 could not run it)\n", "asyncio Task", "-");
   }
+  free(ring.items);
   if (smoke)
     return a_task <= 2 ? 0 : 1; /* timings mean nothing here */
   return ok_time && ok_allocs && ok_peer ? 0 : 1;

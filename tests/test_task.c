@@ -3,7 +3,6 @@
    task keeping itself alive, invalid awaits, re-entrancy, and
    out-of-memory sweeps. The cancel protocol is in test_task_cancel.c;
    names, fut_describe and the current task in test_task_info.c. */
-#include <stdio.h>
 #include <string.h>
 
 #include "task_script.h"

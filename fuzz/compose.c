@@ -155,6 +155,13 @@ static const char *const msgs[] = {NULL, "stop", "timeout", "closed"};
 
 static char keys[CZ_KEYS];
 
+/* The model keeps at most CZ_MAXR registrations per future (the library
+   has no such limit): an operation that could go past it is skipped. */
+static bool no_room(int f, int k)
+{
+  return cz.f[f].nregs + k > CZ_MAXR;
+}
+
 /* What a callback of the input does on the loop, decided by the input as
    it runs, and logged for the model. */
 static void lib_action(cz_log_t *e)
@@ -219,7 +226,8 @@ static void then_fn(fut_t *src, fut_t *next, void *data)
     e->rc = fut_cancel(next, msgs[e->target % 4]);
     break;
   case 3:
-    if (cz_m_reaches(e->target, e->id)) /* as op_follow */
+    if (cz_m_reaches(e->target, e->id) || no_room(e->id, 1) ||
+        no_room(e->target, 1)) /* as op_follow */
       e->action = 4;
     else
       e->rc = fut_follow(next, cz.f[e->target].p);
@@ -253,6 +261,20 @@ static int new_fut(fut_t *p, int role)
   F->held = -1;
   F->it = -1;
   return i;
+}
+
+/* n inputs for a combinator; false if one of them has no room left for
+   the combinator's registrations. */
+static bool pick_inputs(int *in, fut_t **ptr, int n)
+{
+  for (int i = 0; i < n; i++) {
+    in[i] = pick();
+    ptr[i] = cz.f[in[i]].p;
+  }
+  for (int i = 0; i < n; i++)
+    if (no_room(in[i], n))
+      return false;
+  return true;
 }
 
 static void op_create(void)
@@ -312,6 +334,8 @@ static void op_add(void)
   if (!cz.nf)
     return;
   int f = pick(), key = cz_byte() % CZ_KEYS;
+  if (no_room(f, 1))
+    return;
   int rc = fut_add_done_callback(cz.f[f].p, hcb, &keys[key], NULL);
   trace("add", f, key, rc);
   if (rc == FUT_ENOMEM && failed)
@@ -336,6 +360,8 @@ static void op_follow(void)
   int d = pick(), s = pick();
   if (cz_m_reaches(s, d))
     return; /* a cycle of references: nothing could ever free it */
+  if (no_room(d, 1) || no_room(s, 1))
+    return;
   int rc = fut_follow(cz.f[d].p, cz.f[s].p);
   trace("follow", d, s, rc);
   if (rc == FUT_ENOMEM && failed)
@@ -349,6 +375,8 @@ static void op_then(void)
     return;
   int s = pick();
   unsigned on = cz_byte() % 9; /* 8: an invalid mask */
+  if (no_room(s, 1))
+    return;
   int k = cz.nf;               /* the data slot of the new one */
   fut_t *p = fut_then(cz.f[s].p, on == 8 ? 16 : on, on ? then_fn : NULL,
                       &tdata[k], tdata_destroy);
@@ -375,10 +403,8 @@ static void op_combine(void)
   bool timed = (b >> 6) & 1;
   int in[CZ_MAXIN];
   fut_t *ptr[CZ_MAXIN];
-  for (int i = 0; i < n; i++) {
-    in[i] = pick();
-    ptr[i] = cz.f[in[i]].p;
-  }
+  if (!pick_inputs(in, ptr, n))
+    return;
   fut_t *g;
   if (kind < 2) {
     g = fut_gather(&loop, ptr, (size_t)n, (unsigned)kind);
@@ -412,6 +438,8 @@ static void op_shield(void)
   if (!cz.nf || cz.nf == CZ_MAXF)
     return;
   int f = pick();
+  if (no_room(f, 1))
+    return;
   fut_t *s = fut_shield(cz.f[f].p);
   if (cz.f[f].state != FUT_PENDING) {
     if (s != cz.f[f].p)
@@ -439,10 +467,8 @@ static void op_as_completed(void)
       return;
     int n = (b >> 2) % (CZ_MAXIN + 1), in[CZ_MAXIN];
     fut_t *ptr[CZ_MAXIN];
-    for (int i = 0; i < n; i++) {
-      in[i] = pick();
-      ptr[i] = cz.f[in[i]].p;
-    }
+    if (!pick_inputs(in, ptr, n))
+      return;
     fut_as_completed_t *it = fut_as_completed_new(&loop, ptr, (size_t)n);
     if (!it) {
       if (!failed)

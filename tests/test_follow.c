@@ -282,18 +282,24 @@ static void test_adopting_an_adopter(void **state)
 /* 10^5 followers, each following the one before: completing the head
    reaches the tail, and dropping the tail frees the whole chain without
    recursing once per link (which would overflow the stack under ASan). */
-static void test_long_chain_dies_iteratively(void **state)
+static fut_t *long_chain(test_loop_t *tl, fut_t **head)
 {
-  test_loop_t *tl = *state;
-  enum { N = 100000 };
-  fut_t *head = tl_future(tl);
-  fut_t *prev = fut_ref(head);
-  for (int i = 0; i < N; i++) {
+  *head = tl_future(tl);
+  fut_t *prev = fut_ref(*head);
+  for (int i = 0; i < 100000; i++) {
     fut_t *next = tl_future(tl);
     assert_int_equal(fut_follow(next, prev), FUT_OK);
     fut_unref(prev);
     prev = next;
   }
+  return prev;
+}
+
+static void test_long_chain_dies_iteratively(void **state)
+{
+  test_loop_t *tl = *state;
+  fut_t *head;
+  fut_t *prev = long_chain(tl, &head);
   fut_set_result(head, tv(V), tv_free);
   fut_unref(head);
   tl_run(tl);
@@ -308,15 +314,8 @@ static void test_long_chain_dies_iteratively(void **state)
 static void test_long_chain_cancel_iteratively(void **state)
 {
   test_loop_t *tl = *state;
-  enum { N = 100000 };
-  fut_t *head = tl_future(tl);
-  fut_t *prev = fut_ref(head);
-  for (int i = 0; i < N; i++) {
-    fut_t *next = tl_future(tl);
-    fut_follow(next, prev);
-    fut_unref(prev);
-    prev = next;
-  }
+  fut_t *head;
+  fut_t *prev = long_chain(tl, &head);
   assert_int_equal(fut_cancel(prev, "all"), 1);
   assert_true(fut_cancelled(head));
   assert_string_equal(fut_cancel_message(head), "all");

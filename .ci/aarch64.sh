@@ -1,8 +1,10 @@
 #!/bin/bash
 # The AArch64 fiber switch, run: tests/fiber_cross.c with src/fiber.c,
 # src/alloc.c and src/fiber_switch_aarch64.S, cross-built statically with
-# aarch64-linux-gnu-gcc at -O0 and -O2 and run under qemu-aarch64 (user-mode
-# emulation). First the same driver runs natively against this machine's
+# aarch64-linux-gnu-gcc at -O0, at -O2, and at -O2 with pointer
+# authentication of return addresses (-mbranch-protection=standard), and
+# run under qemu-aarch64 (user-mode emulation) on its `max` CPU, which
+# authenticates them. First the same driver runs natively against this machine's
 # switch, so that a failure under the emulator is the AArch64 switch's and
 # not the driver's. Installs nothing: .ci/run installs gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross and qemu-user.
@@ -26,9 +28,12 @@ if [ -f "$native" ]; then
   "$out/fiber_cross-native"
 fi
 
-for opt in -O0 -O2; do
-  echo "--- qemu-aarch64, src/fiber_switch_aarch64.S, $opt"
-  aarch64-linux-gnu-gcc "${flags[@]}" "$opt" -static "${sources[@]}" \
-    src/fiber_switch_aarch64.S -lm -o "$out/fiber_cross$opt"
-  qemu-aarch64 "$out/fiber_cross$opt"
+n=0
+for opts in "-O0" "-O2" "-O2 -mbranch-protection=standard"; do
+  n=$((n + 1))
+  echo "--- qemu-aarch64, src/fiber_switch_aarch64.S, $opts"
+  # shellcheck disable=SC2086 # $opts: one or more flags
+  aarch64-linux-gnu-gcc "${flags[@]}" $opts -static "${sources[@]}" \
+    src/fiber_switch_aarch64.S -lm -o "$out/fiber_cross-$n"
+  qemu-aarch64 -cpu max "$out/fiber_cross-$n"
 done

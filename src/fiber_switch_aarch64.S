@@ -1,5 +1,6 @@
 /* The fiber context switch for AArch64 (AAPCS64), ELF. fiber_ctx.h
-   explains the design: what is saved, why not the signal mask. */
+   explains the design: what is saved, why not the signal mask. CI runs it
+   under qemu-aarch64 (.ci/aarch64.sh, tests/fiber_cross.c). */
 
 #if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
 #  define ENTRY_BRANCH hint #34 /* bti c */

@@ -1,5 +1,6 @@
 /* The fiber context switch for AArch64 (AAPCS64), ELF. fiber_ctx.h
-   explains the design: what is saved, why not the signal mask. */
+   explains the design: what is saved, why not the signal mask. CI runs it
+   under qemu-aarch64 (.ci/aarch64.sh, tests/fiber_cross.c). */
 
 #if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
 #  define ENTRY_BRANCH hint #34 /* bti c */
@@ -47,7 +48,11 @@ fut__ctx_make_asm:
    x0: where to store this stack's pointer; x1: the stack to continue;
    w2: what the call that suspended the other stack returns there.
    FPCR is written only when it differs: a write may stall the pipeline,
-   and fibers almost never change their FP modes. */
+   and fibers almost never change their FP modes. Both stacks have the same
+   frame, so the CFI (the CFA 176 bytes above sp, the caller's x29 and lr
+   saved in the frame) stays right across the exchange of sp: a debugger or
+   unwinder stopped anywhere in here sees the chain of the stack that sp is
+   on. */
 	.globl	fut__ctx_switch_asm
 	.hidden	fut__ctx_switch_asm
 	.type	fut__ctx_switch_asm, %function
@@ -56,12 +61,15 @@ fut__ctx_switch_asm:
 	.cfi_startproc
 	ENTRY_BRANCH
 	sub	sp, sp, #176
+	.cfi_adjust_cfa_offset 176
 	stp	x19, x20, [sp, #0]
 	stp	x21, x22, [sp, #16]
 	stp	x23, x24, [sp, #32]
 	stp	x25, x26, [sp, #48]
 	stp	x27, x28, [sp, #64]
 	stp	x29, x30, [sp, #80]
+	.cfi_rel_offset x29, 80
+	.cfi_rel_offset x30, 88
 	stp	d8, d9, [sp, #96]
 	stp	d10, d11, [sp, #112]
 	stp	d12, d13, [sp, #128]
@@ -90,6 +98,9 @@ fut__ctx_switch_asm:
 	msr	fpcr, x9
 1:	and	w0, w2, #0xff
 	add	sp, sp, #176
+	.cfi_adjust_cfa_offset -176
+	.cfi_restore x29
+	.cfi_restore x30
 	ret
 	.cfi_endproc
 	.size	fut__ctx_switch_asm, .-fut__ctx_switch_asm

@@ -100,8 +100,10 @@ static void test_ping_pong(void **state)
 /* ---- callee-saved registers survive a switch, both ways ---- */
 
 /* Overwrite every callee-saved register the switch must restore: had the
-   switch not saved them, the other side's live values would be these. */
-static void clobber_callee_saved(void)
+   switch not saved them, the other side's live values would be these.
+   Inlined always: a function of its own would save and restore them
+   itself (gcc does so on AArch64), and the clobber would prove nothing. */
+static inline __attribute__((always_inline)) void clobber_callee_saved(void)
 {
 #if defined(__x86_64__)
   __asm__ volatile("movq $-1, %%rbx\n\tmovq $-2, %%r12\n\tmovq $-3, %%r13\n\t"

@@ -57,14 +57,8 @@ static void disarm(comb_t *c)
   for (size_t i = 0; c->left > 0 && i < c->n; i++)
     if (c->in[i]->state == FUT_PENDING)
       g->refs -= (uint32_t)fut_remove_done_callback(c->in[i], comb_ready, g);
-  void *handle = c->timer;
-  if (handle) {
-    /* Forgotten before the hook runs: a hook that re-enters finds no
-       timer to cancel twice. */
-    c->timer = NULL;
-    g->loop->cancel_timer(g->loop, handle);
-    g->refs--;
-  }
+  if (fut__timer_stop(g->loop, &c->timer))
+    g->refs--; /* the timer's */
 }
 
 static void finish_with_array(comb_t *c)
@@ -196,11 +190,6 @@ static fut_t *comb_finalize(fut_t *f)
   return NULL;
 }
 
-static void *current_context(fut_loop_t *loop)
-{
-  return loop->current_context ? loop->current_context(loop) : NULL;
-}
-
 /* Registration failed half way: undo it all. Only a context hook that
    completed an input could have queued a callback of ours meanwhile; then
    the future dies when that callback lets go, cancelled and unseen. */
@@ -278,7 +267,7 @@ static fut_t *comb_new(fut_loop_t *loop, fut_t *const *futs, size_t n,
   }
   if (timed) {
     c->timer = loop->call_later(loop, timeout_ms, comb_timeout, c,
-                                current_context(loop), comb_timer_dropped);
+                                fut__context_now(loop), comb_timer_dropped);
     if (!c->timer) {
       abandon(c);
       return NULL;

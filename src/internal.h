@@ -75,6 +75,28 @@ FUT_INTERNAL fut_exc_t *fut__exc_create(const fut_exc_type_t *type, int code,
                                         const char *message);
 FUT_INTERNAL extern fut_exc_t fut__cancelled_plain; /* no message */
 
+/* ---- the loop ---- */
+
+/* The context a unit scheduled now should run in: the loop's current
+   context, or NULL when it has no such hook. Host code: it may re-enter. */
+static inline void *fut__context_now(fut_loop_t *loop)
+{
+  return loop->current_context ? loop->current_context(loop) : NULL;
+}
+
+/* Cancel the timer whose handle is *timer, if one is armed. The handle is
+   forgotten before the hook runs, so a hook that re-enters finds no timer
+   to cancel twice. Returns whether one was armed. */
+static inline bool fut__timer_stop(fut_loop_t *loop, void **timer)
+{
+  void *handle = *timer;
+  if (!handle)
+    return false;
+  *timer = NULL;
+  loop->cancel_timer(loop, handle);
+  return true;
+}
+
 /* ---- the future (future.c) ---- */
 
 /* A registered done-callback. Once the future is done and the entry handed

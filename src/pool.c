@@ -233,7 +233,7 @@ fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
   if (!f)
     return NULL;
   job_t *j = (job_t *)(void *)f;
-  j->context = loop->current_context ? loop->current_context(loop) : NULL;
+  j->context = fut__context_now(loop);
   j->fn = fn;
   j->arg = arg;
   j->free_arg = free_arg;

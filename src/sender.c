@@ -27,8 +27,7 @@ fut_sender_t *fut_sender_new(fut_t *f)
   if (!s)
     return NULL;
   s->f = fut_ref(f);
-  s->context = f->loop->current_context ? f->loop->current_context(f->loop)
-                                        : NULL;
+  s->context = fut__context_now(f->loop);
   s->kind = SEND_RESULT;
   s->value = NULL;
   s->free_value = NULL;

@@ -176,7 +176,7 @@ fut__task_t *fut__task_new(fut_loop_t *loop, const fut__task_kind_t *kind,
   t->phase = FUT__TASK_NEW;
   f->refs = 2; /* the caller's, and its own until it is done */
   /* Host code: it cannot reach the task yet. */
-  t->context = loop->current_context ? loop->current_context(loop) : NULL;
+  t->context = fut__context_now(loop);
   return t;
 }
 

@@ -20,13 +20,6 @@ static bool has_timers(const fut_loop_t *loop)
   return loop && loop->call_later && loop->cancel_timer;
 }
 
-/* Like asyncio's call_later, a timer runs in the context current when it
-   was armed. */
-static void *current_context(fut_loop_t *loop)
-{
-  return loop->current_context ? loop->current_context(loop) : NULL;
-}
-
 static void timer_dropped(void *arg)
 {
   ((timed_t *)arg)->timer = NULL;
@@ -39,16 +32,9 @@ static bool arm(timed_t *t, uint64_t delay_ms, fut_work_fn fn, void *context)
   return t->timer != NULL;
 }
 
-/* The handle is forgotten before the hook runs: a hook that re-enters (a
-   cancel, say) finds no timer to cancel twice. */
 static void stop_timer(timed_t *t)
 {
-  void *handle = t->timer;
-  if (handle) {
-    fut_loop_t *loop = t->base.base.loop;
-    t->timer = NULL;
-    loop->cancel_timer(loop, handle);
-  }
+  fut__timer_stop(t->base.base.loop, &t->timer);
 }
 
 /* ---- fut_sleep ----------------------------------------------------------- */
@@ -120,7 +106,7 @@ fut_t *fut_sleep(fut_loop_t *loop, uint64_t delay_ms, void *value,
 {
   if (!has_timers(loop))
     return NULL;
-  void *context = current_context(loop);
+  void *context = fut__context_now(loop);
   fut_t *f = fut__create_ext(loop, &sleep_class, sizeof(sleep_fut_t));
   if (!f)
     return NULL;
@@ -267,7 +253,7 @@ fut_t *fut_wait_for(fut_t *f, uint64_t timeout_ms)
   if (!f || !has_timers(f->loop))
     return NULL;
   fut_loop_t *loop = f->loop;
-  void *context = current_context(loop);
+  void *context = fut__context_now(loop);
   fut_t *wf = fut__create_ext(loop, &wait_for_class, sizeof(wait_for_t));
   if (!wf)
     return NULL;

@@ -14,6 +14,7 @@
    runs; ratios are against the hand-written pool.
 
    Usage: bench_pool [JOBS [ROUNDS [REPS]]]   defaults 100000 2000 3 */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -417,6 +418,14 @@ int main(int argc, char **argv)
     reps = atol(argv[3]);
   if (jobs < 1 || rounds < 1 || reps < 1)
     die("usage: bench_pool [JOBS [ROUNDS [REPS]]]");
+  /* 10^5 jobs in flight are megabytes that glibc hands back to the kernel
+     when they are freed (blocks over its 128-byte "fast" size coalesce
+     into the top of the heap, which is trimmed), and every run would fault
+     them in again: the pools would be measured by their record's size
+     class, not their work (the hand-written pool's 48-byte nodes are never
+     trimmed). Every row runs with the same setting, as in bench_compose. */
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
 #ifdef BENCH_HAVE_UV
   measure_uv_children(); /* first: no thread exists yet */
 #endif

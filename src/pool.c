@@ -11,7 +11,8 @@
      lock (fut_job_cancelled() takes it too: a plain lock, unlike an
      atomic flag, is something race checkers such as helgrind follow);
    - the outcome is written by the worker before the hand-off, which
-     publishes it (the loop's call_soon_threadsafe synchronises).
+     publishes it (the loop's call_soon_threadsafe, or the pool lock on
+     the way through the outbox, synchronises).
    The block lives as long as the future, which the pool's reference keeps
    alive until the job is over, so the worker never outlives it.
 
@@ -52,20 +53,23 @@ typedef struct job {
   /* set before queueing; of the future part, the worker reads only its
      loop, which never changes */
   fut_job_fn fn;
-  void *arg;
   fut_free_fn free_arg;
   fut_free_fn free_result;
+  /* arg until fn returned and free_arg ran; then the outcome, written
+     before the hand-off (sharing keeps the job in malloc's 144-byte class:
+     10^5 jobs in flight are 10^5 blocks in the cache) */
+  union {
+    void *arg;
+    void *value;
+    fut_exc_t *exc;
+  } u;
   /* under the pool lock; the head's prev is stale */
   struct job *next, *prev;
-  uint64_t ticket; /* submit order */
+  uint32_t ticket; /* submit order, modulo 2^32 */
   uint8_t state;   /* job_state_t */
   bool cancelled;
   /* written before the hand-off */
   uint8_t outcome; /* job_outcome_t */
-  union {
-    void *value;
-    fut_exc_t *exc;
-  } u;
 } job_t;
 
 struct fut_pool {
@@ -73,9 +77,15 @@ struct fut_pool {
   pthread_cond_t work;   /* workers wait for jobs */
   pthread_cond_t closed; /* shutdown callers wait for the first one */
   job_t *head, *tail;    /* FIFO, doubly linked for the cancel hook */
-  uint64_t tickets;      /* handed out */
-  uint64_t taken;        /* the last taken job's ticket + 1 */
+  uint32_t tickets;      /* handed out */
+  uint32_t taken;        /* the last taken job's ticket + 1 */
   job_t *stranded;       /* refused hand-offs, linked through next */
+  /* The outbox: finished jobs of one loop and context, linked through
+     next, waiting for the one drain unit posted for all of them (see
+     hand_over). */
+  job_t *out_head, *out_tail;
+  fut_loop_t *out_loop;
+  void *out_context;
   /* An upper bound of the workers waiting with no wake-up on its way, so
      that a burst of submits signals once per sleeper, not once per job. */
   unsigned sleepers;
@@ -155,7 +165,7 @@ static void deliver(void *arg)
   job_release(j);
 }
 
-/* Hand the outcome to the job's loop. On FUT_OK the job is the loop's:
+/* Hand one job's outcome to its loop. On FUT_OK the job is the loop's:
    the caller must not touch it again. */
 static int hand_off(job_t *j)
 {
@@ -163,20 +173,96 @@ static int hand_off(job_t *j)
   return loop->call_soon_threadsafe(loop, deliver, j, j->context);
 }
 
-/* The loop refused the hand-off: the outcome has no taker, and the
-   references can only be dropped on the loop thread; fut_pool_shutdown
-   tries once more. */
+/* The loop refused the hand-off of the jobs linked from j: their outcomes
+   have no taker, and the references can only be dropped on the loop
+   thread; fut_pool_shutdown tries once more. */
 static void strand(fut_pool_t *p, job_t *j)
 {
-  if (j->outcome == OUT_RESULT && j->free_result)
-    j->free_result(j->u.value);
-  else if (j->outcome == OUT_EXCEPTION)
-    fut_exc_unref(j->u.exc);
-  j->outcome = OUT_CANCEL;
+  if (!j)
+    return;
+  job_t *last = j;
+  for (job_t *k = j; k; k = k->next) {
+    if (k->outcome == OUT_RESULT && k->free_result)
+      k->free_result(k->u.value);
+    else if (k->outcome == OUT_EXCEPTION)
+      fut_exc_unref(k->u.exc);
+    k->outcome = OUT_CANCEL;
+    last = k;
+  }
   pthread_mutex_lock(&p->lock);
-  j->next = p->stranded;
+  last->next = p->stranded;
   p->stranded = j;
   pthread_mutex_unlock(&p->lock);
+}
+
+/* With the lock held: take the outbox, and close it. */
+static job_t *outbox_take(fut_pool_t *p)
+{
+  job_t *j = p->out_head;
+  p->out_head = p->out_tail = NULL;
+  return j;
+}
+
+/* On the loop thread: every job in the outbox arrives, in the order the
+   workers finished them. The jobs hold the pool, so it is alive until
+   the lock is released; deliver may release it. */
+static void drain(void *arg)
+{
+  fut_pool_t *p = arg;
+  pthread_mutex_lock(&p->lock);
+  job_t *j = outbox_take(p);
+  pthread_mutex_unlock(&p->lock);
+  while (j) {
+    job_t *next = j->next;
+    deliver(j);
+    j = next;
+  }
+}
+
+typedef enum {
+  HAND_JOINED, /* in the outbox, whose drain is on its way: done */
+  HAND_OPENED, /* opened the outbox: post its drain */
+  HAND_ALONE   /* the outbox serves another loop: hand it off alone */
+} hand_t;
+
+/* With the lock held: a finished job joins the outbox if it goes to the
+   same loop and context, or opens it if it is empty. A burst of finished
+   jobs then costs the loop one call_soon_threadsafe, one wake-up and one
+   unit, not one of each per job (libuv's uv_async coalesces the same
+   way); the first job of a burst still leaves at once. */
+static hand_t outbox_put(fut_pool_t *p, job_t *j)
+{
+  j->next = NULL;
+  if (p->out_head) {
+    if (p->out_loop != j->x.base.loop || p->out_context != j->context)
+      return HAND_ALONE;
+    p->out_tail->next = j;
+    p->out_tail = j;
+    return HAND_JOINED;
+  }
+  p->out_head = p->out_tail = j;
+  p->out_loop = j->x.base.loop;
+  p->out_context = j->context;
+  return HAND_OPENED;
+}
+
+/* Outside the lock: what outbox_put said to do. */
+static void hand_over(fut_pool_t *p, job_t *j, hand_t how)
+{
+  if (how == HAND_ALONE) {
+    j->next = NULL; /* a list of one, for strand */
+    if (hand_off(j) != 0)
+      strand(p, j);
+  } else if (how == HAND_OPENED &&
+             j->x.base.loop->call_soon_threadsafe(j->x.base.loop, drain, p,
+                                                   j->context) != 0) {
+    /* No drain will come: the outbox, with whatever joined it meanwhile,
+       is stranded. */
+    pthread_mutex_lock(&p->lock);
+    job_t *out = outbox_take(p);
+    pthread_mutex_unlock(&p->lock);
+    strand(p, out);
+  }
 }
 
 static void unlink_job(fut_pool_t *p, job_t *j)
@@ -200,7 +286,9 @@ static int job_cancel(fut_t *f, fut_exc_t *exc)
   bool removed = false;
   if (p) {
     pthread_mutex_lock(&p->lock);
-    if (j->state == JOB_WAITING && j->ticket >= p->taken) {
+    /* Tickets wrap: compared as distances, valid while fewer than 2^31
+       jobs are queued. */
+    if (j->state == JOB_WAITING && j->ticket - p->taken < 0x80000000u) {
       unlink_job(p, j);
       j->state = JOB_GONE;
       removed = true;
@@ -213,7 +301,7 @@ static int job_cancel(fut_t *f, fut_exc_t *exc)
   int rc = fut__cancel_default(f, exc);
   if (removed) {
     if (j->free_arg)
-      j->free_arg(j->arg);
+      j->free_arg(j->u.arg);
     job_release(j);
   }
   return rc;
@@ -235,7 +323,7 @@ fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
   job_t *j = (job_t *)(void *)f;
   j->context = fut__context_now(loop);
   j->fn = fn;
-  j->arg = arg;
+  j->u.arg = arg;
   j->free_arg = free_arg;
   j->free_result = free_result;
   pthread_mutex_lock(&pool->lock);
@@ -302,10 +390,10 @@ static void run(job_t *j)
 {
   fut_exc_t *exc = NULL;
   current_job = j;
-  void *value = j->fn(j->arg, &exc);
+  void *value = j->fn(j->u.arg, &exc);
   current_job = NULL;
   if (j->free_arg)
-    j->free_arg(j->arg);
+    j->free_arg(j->u.arg);
   if (exc) {
     j->outcome = OUT_EXCEPTION;
     j->u.exc = exc;
@@ -315,24 +403,21 @@ static void run(job_t *j)
   }
 }
 
-/* After fn: the outcome goes to the loop, or, if the job was cancelled
-   while it ran, is dropped here. */
-static void finish(fut_pool_t *p, job_t *j, bool cancelled)
+/* The outcome of a job cancelled while it ran is dropped here, outside
+   the lock (free_result is host code). */
+static void drop_outcome(job_t *j)
 {
-  if (cancelled) {
-    if (j->outcome == OUT_RESULT && j->free_result)
-      j->free_result(j->u.value);
-    else if (j->outcome == OUT_EXCEPTION)
-      fut_exc_unref(j->u.exc);
-    j->outcome = OUT_NONE;
-  }
-  if (hand_off(j) != 0)
-    strand(p, j);
+  if (j->outcome == OUT_RESULT && j->free_result)
+    j->free_result(j->u.value);
+  else if (j->outcome == OUT_EXCEPTION)
+    fut_exc_unref(j->u.exc);
+  j->outcome = OUT_NONE;
 }
 
-/* One lock round per job while there is work: the finished job's state
-   and the next job's are settled together; the hand-off, host code, runs
-   outside the lock. */
+/* One lock round per job: the finished job's state, its place in the
+   outbox and the next job (or the wait for one) are settled together; a
+   hand-over that has to call the loop, host code, runs outside the lock,
+   and only then may the worker sleep. */
 static void *worker(void *arg)
 {
   fut_pool_t *p = arg;
@@ -346,11 +431,14 @@ static void *worker(void *arg)
     pthread_mutex_lock(&p->lock);
     j->state = JOB_FINISHED;
     bool cancelled = j->cancelled;
+    hand_t how = cancelled ? HAND_ALONE : outbox_put(p, j);
     wake = false;
-    job_t *next = p->head ? take(p, &wake) : NULL;
+    job_t *next = p->head || how == HAND_JOINED ? take(p, &wake) : NULL;
     unlock_and_wake(p, wake);
-    finish(p, j, cancelled);
-    if (!next) {
+    if (cancelled)
+      drop_outcome(j);
+    hand_over(p, j, how);
+    if (!next && how != HAND_JOINED) {
       pthread_mutex_lock(&p->lock);
       next = take(p, &wake);
       unlock_and_wake(p, wake);
@@ -420,8 +508,9 @@ static void cancel_unrun(fut_pool_t *p, job_t *j)
   while (j) {
     job_t *next = j->next;
     if (j->free_arg)
-      j->free_arg(j->arg);
+      j->free_arg(j->u.arg);
     j->outcome = OUT_CANCEL;
+    j->next = NULL;
     if (hand_off(j) != 0)
       strand(p, j);
     j = next;

@@ -18,6 +18,10 @@ static int px_threadsafe(fut_loop_t *l, fut_work_fn fn, void *arg, void *ctx)
 {
   proxy_t *p = (proxy_t *)l;
   atomic_fetch_add(&p->handoffs, 1);
+  if (atomic_exchange(&p->hold, 0)) {
+    sem_post(&p->holding);
+    wait_sem(&p->release);
+  }
   int rc = FUT_ELOOP;
   int n = atomic_load(&p->refuse);
   if (n > 0)
@@ -48,12 +52,16 @@ void px_open(void)
   px.base.call_soon_threadsafe = px_threadsafe;
   px.base.current_context = px_context;
   assert_int_equal(sem_init(&px.handed, 0, 0), 0);
+  assert_int_equal(sem_init(&px.holding, 0, 0), 0);
+  assert_int_equal(sem_init(&px.release, 0, 0), 0);
 }
 
 void px_close(void)
 {
   fut_mainloop_free(px.m);
   sem_destroy(&px.handed);
+  sem_destroy(&px.holding);
+  sem_destroy(&px.release);
 }
 
 void wait_sem(sem_t *s)

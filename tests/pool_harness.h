@@ -27,6 +27,8 @@ typedef struct proxy {
   atomic_int refuse_all; /* refuse every hand-off */
   _Atomic(void *) last_context; /* of the last accepted hand-off */
   sem_t handed;                 /* posted after each hand-off */
+  atomic_int hold;  /* hold the next hand-off: post holding, wait release */
+  sem_t holding, release;
 } proxy_t;
 
 extern proxy_t px;

@@ -347,6 +347,93 @@ static void test_closed_loop(void **state)
   fut_unref(f);
 }
 
+/* ---- the outbox: outcomes that finish while one hand-off is on its way
+   travel with it ---- */
+
+/* Job 1's hand-off is held in the loop's hook while the other worker runs
+   jobs 2 and 3 and starts the gated job 4: by then 2 and 3 have joined
+   job 1's outbox (a worker files a finished job in the lock round that
+   takes its next one). */
+static void hold_three(fut_pool_t *p, fut_t *f[4])
+{
+  atomic_store(&px.hold, 1);
+  f[0] = submit(p, job_echo, 1);
+  wait_sem(&px.holding);
+  f[1] = submit(p, job_echo, 2);
+  f[2] = submit(p, job_echo, 3);
+  f[3] = submit(p, job_gated, 4);
+  wait_sem(&started);
+}
+
+static void finish_gated(fut_t *f[4])
+{
+  sem_post(&gate);
+  run_until_done(f[3]);
+  for (int i = 0; i < 4; i++)
+    fut_unref(f[i]);
+}
+
+static void test_outbox_one_handoff_for_a_burst(void **state)
+{
+  (void)state;
+  fut_pool_t *p = new_pool(2);
+  fut_t *f[4];
+  hold_three(p, f);
+  sem_post(&px.release);
+  px_wait_handoffs(1);
+  assert_int_equal(atomic_load(&px.handoffs), 1);
+  /* One unit of loop work delivers all three, in the order they finished. */
+  assert_int_equal(fut_mainloop_run_once(px.m, 0), 1);
+  for (int i = 0; i < 3; i++) {
+    void *v = NULL;
+    assert_int_equal(fut_result(f[i], &v), FUT_OK);
+    assert_ptr_equal(v, tv(i + 1 + RES));
+  }
+  assert_false(fut_done(f[3]));
+  finish_gated(f);
+  assert_int_equal(atomic_load(&px.handoffs), 2);
+  for (int i = 1; i <= 4; i++)
+    assert_int_equal(tv_freed(i + RES), 1);
+  fut_pool_free(p);
+}
+
+/* The held hand-off is refused: every outcome that joined it is dropped on
+   the worker, once, and shutdown offers each job to the loop again. */
+static void test_outbox_refused_strands_all(void **state)
+{
+  (void)state;
+  fut_pool_t *p = new_pool(2);
+  fut_t *f[4];
+  hold_three(p, f);
+  atomic_store(&px.refuse, 1);
+  sem_post(&px.release);
+  for (int i = 0; i < 3; i++)
+    wait_sem(&res_freed);
+  for (int i = 1; i <= 3; i++) {
+    assert_int_equal(tv_freed(i + RES), 1);
+    assert_false(freed_on_main(i + RES));
+  }
+  assert_int_equal(atomic_load(&px.handoffs), 1);
+  drain();
+  for (int i = 0; i < 3; i++)
+    assert_false(fut_done(f[i]));
+  sem_post(&gate);
+  assert_int_equal(fut_pool_shutdown(p, false), FUT_OK);
+  /* Job 4's own hand-off, then the three retries, as cancels. */
+  assert_int_equal(atomic_load(&px.handoffs), 5);
+  drain();
+  for (int i = 0; i < 3; i++)
+    assert_true(fut_cancelled(f[i]));
+  void *v = NULL;
+  assert_int_equal(fut_result(f[3], &v), FUT_OK);
+  assert_ptr_equal(v, tv(4 + RES));
+  for (int i = 0; i < 4; i++)
+    fut_unref(f[i]);
+  for (int i = 1; i <= 3; i++)
+    assert_int_equal(tv_freed(i + RES), 1);
+  fut_pool_free(p);
+}
+
 /* ---- shutdown ---- */
 
 static void test_shutdown_runs_queue_then_refuses(void **state)
@@ -596,6 +683,8 @@ int main(void)
       T(test_free_before_delivery),
       T(test_bad_arguments),
       T(test_several_loops),
+      T(test_outbox_one_handoff_for_a_burst),
+      T(test_outbox_refused_strands_all),
       T(test_submit_out_of_memory),
       cmocka_unit_test(test_out_of_memory_sweep),
       T(test_races_cancels_before_during_after),

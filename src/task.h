@@ -90,4 +90,7 @@ FUT_INTERNAL int fut__task_await(fut__task_t *t, fut_t *f, bool yield);
    (it ends the same way). */
 FUT_INTERNAL int fut__task_resumed(fut__task_t *t, bool settled);
 
+/* The task class's describe hook (task_name.c). */
+FUT_INTERNAL int fut__task_describe(const fut_t *f, char *buf, size_t len);
+
 #endif

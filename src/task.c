@@ -155,30 +155,59 @@ static void on_wakeup_lost(void *data)
   finish(t);
 }
 
-fut__task_t *fut__task_new(fut_loop_t *loop, const fut__task_kind_t *kind,
-                           void *state, fut_free_fn free_state,
-                           unsigned flags, size_t size)
+/* fut__task_new, inline in fut_spawn. */
+static inline fut__task_t *task_new(fut_loop_t *loop,
+                                    const fut__task_kind_t *kind, void *state,
+                                    fut_free_fn free_state, unsigned flags,
+                                    size_t size)
 {
-  if (flags & ~(unsigned)FUT_SPAWN_EAGER)
+  if ((flags & ~(unsigned)FUT_SPAWN_EAGER) || !loop || !loop->call_soon)
+    return NULL;
+  fut__task_t *t = fut__malloc(size);
+  if (!t)
     return NULL;
   uint64_t number = atomic_fetch_add_explicit(&tasks_made, 1,
                                               memory_order_relaxed) + 1;
-  fut_t *f = fut__create_ext(loop, &task_class, size);
-  if (!f)
-    return NULL;
-  fut__task_t *t = (fut__task_t *)f;
+  /* Field by field, not fut__create_ext's memset of the whole block nor a
+     compound literal (which clears it as well): default_name only needs
+     its first byte, and a spawn is hot. */
+  t->ext.base = (fut_t){.loop = loop,
+                        .refs = 2, /* the caller's, and its own until done */
+                        .state = FUT_PENDING,
+                        .flags = FUT_F_EXT};
+  t->ext.cls = &task_class;
   t->kind = kind;
+  t->body = NULL;
   t->state = state;
   t->free_state = free_state;
+  t->awaited = NULL;
+  t->cancel_req = NULL;
+  t->out.result.value = NULL;
+  t->out.result.free_value = NULL;
+  t->name = NULL;
   t->number = number;
+  t->point = 0;
+  t->cancelling = 0;
   t->phase = FUT__TASK_NEW;
-  f->refs = 2; /* the caller's, and its own until it is done */
+  t->outcome = FUT__OUT_NONE;
+  t->passing_cancel = false;
+  t->default_name[0] = '\0';
+  if (size > sizeof *t)
+    memset(t + 1, 0, size - sizeof *t); /* the kind's fields */
   /* Host code: it cannot reach the task yet. */
   t->context = fut__context_now(loop);
   return t;
 }
 
-fut_t *fut__task_start(fut__task_t *t, unsigned flags)
+fut__task_t *fut__task_new(fut_loop_t *loop, const fut__task_kind_t *kind,
+                           void *state, fut_free_fn free_state,
+                           unsigned flags, size_t size)
+{
+  return task_new(loop, kind, state, free_state, flags, size);
+}
+
+/* fut__task_start, inline in fut_spawn. */
+static inline fut_t *task_start(fut__task_t *t, unsigned flags)
 {
   fut_t *f = as_fut(t);
   if (flags & FUT_SPAWN_EAGER) {
@@ -190,6 +219,11 @@ fut_t *fut__task_start(fut__task_t *t, unsigned flags)
     return NULL;
   }
   return f;
+}
+
+fut_t *fut__task_start(fut__task_t *t, unsigned flags)
+{
+  return task_start(t, flags);
 }
 
 void fut__task_discard(fut__task_t *t)
@@ -441,12 +475,12 @@ fut_t *fut_spawn(fut_loop_t *loop, fut_coro_fn body, void *state,
 {
   if (!body)
     return NULL;
-  fut__task_t *t = fut__task_new(loop, &coro_kind, state, free_state, flags,
-                                 sizeof(fut__task_t));
+  fut__task_t *t = task_new(loop, &coro_kind, state, free_state, flags,
+                            sizeof *t);
   if (!t)
     return NULL;
   t->body = body;
-  return fut__task_start(t, flags);
+  return task_start(t, flags);
 }
 
 /* The stackless task whose body runs now, or NULL: the macros' calls do

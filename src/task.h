@@ -32,6 +32,8 @@ enum {
   FUT__OUT_CANCEL  /* out.exc: the CancelledError to cancel with */
 };
 
+/* fut__task_new sets each field by hand (no memset: a spawn is hot), so a
+   new field needs its line there. */
 struct fut__task {
   struct fut_ext ext;
   const fut__task_kind_t *kind;

@@ -105,9 +105,10 @@ static void fail(fut__task_t *t, const fut_exc_type_t *type, int code,
 /* ---- steps --------------------------------------------------------------- */
 
 static int wait_on(fut__task_t *t);
-static int suspended(fut__task_t *t, int rc);
 
-static void step(fut__task_t *t)
+/* What a step does instead of running the body, if anything: true when
+   the step is over. Rare, so out of the way of every step. */
+static FUT_NOINLINE bool step_instead(fut__task_t *t)
 {
   if (t->phase == FUT__TASK_YIELDED && t->awaited && !t->cancel_req &&
       t->awaited->state == FUT_PENDING) {
@@ -115,7 +116,7 @@ static void step(fut__task_t *t)
        before this step: it waits again. */
     if (wait_on(t) != FUT_OK)
       finish(t);
-    return;
+    return true;
   }
   if (t->phase == FUT__TASK_NEW && t->cancel_req) {
     /* Cancelled before its first step: the body never starts. */
@@ -123,12 +124,23 @@ static void step(fut__task_t *t)
     t->cancel_req = NULL;
     t->outcome = FUT__OUT_CANCEL;
     finish(t);
-    return;
+    return true;
   }
+  return false;
+}
+
+static void step(fut__task_t *t)
+{
+  if (FUT_UNLIKELY(t->cancel_req || t->phase == FUT__TASK_YIELDED) &&
+      step_instead(t))
+    return;
   t->phase = FUT__TASK_RUNNING;
   running_t node = {t, running_steps};
   running_steps = &node;
-  t->kind->run(t);
+  if (t->body)
+    t->body(as_fut(t), t->state);
+  else
+    t->kind->run(t);
   running_steps = node.outer;
   if (t->phase == FUT__TASK_RUNNING)
     finish(t);
@@ -240,60 +252,23 @@ fut__task_t *fut__task_running(void)
 
 /* ---- awaiting ------------------------------------------------------------ */
 
-int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
+/* A suspension that could not be arranged (rc) ends the task with an
+   exception that says why. */
+static FUT_NOINLINE int cannot_suspend(fut__task_t *t, int rc)
 {
-  fut_t *task = as_fut(t);
-  if (t->outcome != FUT__OUT_NONE)
-    return FUT_EINVALIDSTATE; /* the body already ended the task */
-  if (!yield && !f) {
-    fail(t, &FUT_EXC_ERROR, FUT_EINVAL, "awaited NULL");
-    return FUT_EINVAL;
-  }
-  if (f == task || (f && f->loop != task->loop)) {
-    fail(t, &FUT_EXC_INVALID_STATE_ERROR, FUT_EINVALIDSTATE,
-         f == task ? "a task cannot await itself"
-                   : "the awaited future belongs to another loop");
-    return FUT_EINVALIDSTATE;
-  }
-  fut_t *old = t->awaited;
-  if (f)
-    f->refs++;
-  t->awaited = f;
-  if (old)
-    fut__unref(old);
-  if (t->cancel_req) {
-    /* A cancel arrived while the body ran: delivered here, at once. */
-    if (f)
-      fut__cancel_exc(f, t->cancel_req);
-    return 0;
-  }
-  int rc;
-  if (yield) {
-    t->phase = FUT__TASK_YIELDED;
-    rc = task->loop->call_soon(task->loop, on_queued_step, t, t->context);
-    rc = suspended(t, rc != 0 ? fut__refusal(rc) : FUT_OK);
-  } else {
-    if (f->state != FUT_PENDING)
-      return 0;
-    rc = wait_on(t);
-  }
-  return rc == FUT_OK ? 1 : rc;
+  t->phase = FUT__TASK_RUNNING;
+  fail(t, &FUT_EXC_ERROR, rc, "the task could not suspend");
+  return rc;
 }
 
-/* What a suspension that could not be arranged (rc) leaves: the task ends
-   with an exception that says why. */
-static int suspended(fut__task_t *t, int rc)
+static inline int suspended(fut__task_t *t, int rc)
 {
-  if (rc != FUT_OK) {
-    t->phase = FUT__TASK_RUNNING;
-    fail(t, &FUT_EXC_ERROR, rc, "the task could not suspend");
-  }
-  return rc;
+  return FUT_LIKELY(rc == FUT_OK) ? rc : cannot_suspend(t, rc);
 }
 
 /* Register the wake-up on the pending awaited future. On failure the
    outcome is recorded, to be applied by the caller. */
-static int wait_on(fut__task_t *t)
+static inline int wait_on(fut__task_t *t)
 {
   /* WAITING before registering: host hooks the registration calls may
      cancel the task, which must then cancel the awaited future. */
@@ -302,18 +277,76 @@ static int wait_on(fut__task_t *t)
                                                  t->context, on_wakeup_lost));
 }
 
-int fut__task_resumed(fut__task_t *t, bool settled)
+/* An await of f that ends the task at once: NULL, itself, or a future of
+   another loop. */
+static FUT_NOINLINE int refuse(fut__task_t *t, const fut_t *f)
 {
-  fut_t *f = t->awaited;
+  if (!f) {
+    fail(t, &FUT_EXC_ERROR, FUT_EINVAL, "awaited NULL");
+    return FUT_EINVAL;
+  }
+  fail(t, &FUT_EXC_INVALID_STATE_ERROR, FUT_EINVALIDSTATE,
+       f == as_fut(t) ? "a task cannot await itself"
+                      : "the awaited future belongs to another loop");
+  return FUT_EINVALIDSTATE;
+}
+
+/* A yield suspends until its own next step, queued now. */
+static FUT_NOINLINE int yield_step(fut__task_t *t)
+{
+  fut_loop_t *loop = as_fut(t)->loop;
+  t->phase = FUT__TASK_YIELDED;
+  int rc = loop->call_soon(loop, on_queued_step, t, t->context);
+  return suspended(t, rc != 0 ? fut__refusal(rc) : FUT_OK);
+}
+
+/* fut__task_await, inline in the stackless await: everything but awaiting
+   a pending future with no cancel in sight is out of line. */
+static inline int task_await(fut__task_t *t, fut_t *f, bool yield)
+{
+  if (FUT_UNLIKELY(t->outcome != FUT__OUT_NONE))
+    return FUT_EINVALIDSTATE; /* the body already ended the task */
+  if (FUT_UNLIKELY(!yield && (!f || f == as_fut(t) ||
+                              f->loop != as_fut(t)->loop)))
+    return refuse(t, f);
+  fut_t *old = t->awaited;
+  if (f)
+    f->refs++;
+  t->awaited = f;
+  if (old)
+    fut__unref(old);
+  if (FUT_UNLIKELY(t->cancel_req != NULL)) {
+    /* A cancel arrived while the body ran: delivered here, at once. */
+    if (f)
+      fut__cancel_exc(f, t->cancel_req);
+    return 0;
+  }
+  int rc;
+  if (yield)
+    rc = yield_step(t);
+  else if (f->state != FUT_PENDING)
+    return 0;
+  else
+    rc = wait_on(t);
+  return rc == FUT_OK ? 1 : rc;
+}
+
+int fut__task_await(fut__task_t *t, fut_t *f, bool yield)
+{
+  return task_await(t, f, yield);
+}
+
+/* fut__task_resumed when the await gave no result: a cancel is delivered,
+   or the awaited future failed or was cancelled. */
+static FUT_NOINLINE int resumed_otherwise(fut__task_t *t, bool settled)
+{
   fut_exc_t *exc = t->cancel_req;
   int status;
   if (exc) {
     t->cancel_req = NULL; /* delivered: the request is over */
     status = FUT_ECANCELLED;
-  } else if (!f || (f->state == FUT_FINISHED && !(f->flags & FUT_F_EXC))) {
-    return FUT_OK;
   } else {
-    status = fut_exception(f, &exc);
+    status = fut_exception(t->awaited, &exc);
     status = status == FUT_OK ? FUT_EEXCEPTION : status;
     fut_exc_ref(exc);
   }
@@ -324,6 +357,21 @@ int fut__task_resumed(fut__task_t *t, bool settled)
     t->outcome = status == FUT_ECANCELLED ? FUT__OUT_CANCEL : FUT__OUT_EXC;
   }
   return status;
+}
+
+/* fut__task_resumed, inline in the stackless resume. */
+static inline int task_resumed(fut__task_t *t, bool settled)
+{
+  const fut_t *f = t->awaited;
+  if (FUT_LIKELY(!t->cancel_req &&
+                 (!f || (f->state == FUT_FINISHED && !(f->flags & FUT_F_EXC)))))
+    return FUT_OK;
+  return resumed_otherwise(t, settled);
+}
+
+int fut__task_resumed(fut__task_t *t, bool settled)
+{
+  return task_resumed(t, settled);
 }
 
 /* ---- cancelling ---------------------------------------------------------- */
@@ -463,12 +511,7 @@ fut_t *fut_current_task(fut_loop_t *loop)
    the resume point the statement macros store in the task
    (include/libfuture.h says what they expand to). */
 
-static void run_coro(fut__task_t *t)
-{
-  t->body(&t->ext.base, t->state);
-}
-
-static const fut__task_kind_t coro_kind = {run_coro, NULL};
+static const fut__task_kind_t coro_kind = {NULL, NULL}; /* step calls body */
 
 fut_t *fut_spawn(fut_loop_t *loop, fut_coro_fn body, void *state,
                  fut_free_fn free_state, unsigned flags)
@@ -504,7 +547,7 @@ static int suspend(fut_t *task, fut_t *f, bool yield, int point)
   if (!t)
     return 1;
   t->point = point;
-  return fut__task_await(t, f, yield) != 0;
+  return task_await(t, f, yield) != 0;
 }
 
 int fut_coro_await(fut_t *task, fut_t *f, int point)
@@ -522,7 +565,7 @@ int fut_coro_resumed(fut_t *task, int *rc)
   fut__task_t *t = running_coro(task);
   if (!t)
     return 1;
-  int status = fut__task_resumed(t, rc != NULL);
+  int status = task_resumed(t, rc != NULL);
   if (rc)
     *rc = status;
   return rc ? 0 : status != FUT_OK;

@@ -13,7 +13,9 @@
 
 typedef struct fut__task fut__task_t;
 typedef struct fut__task_kind {
-  void (*run)(fut__task_t *t);     /* one step of the body */
+  /* One step of the body; NULL for a stackless body, which the step
+     calls itself (one indirect call, not two). */
+  void (*run)(fut__task_t *t);
   void (*release)(fut__task_t *t); /* at the task's death; may be NULL */
 } fut__task_kind_t;
 
@@ -37,7 +39,7 @@ enum {
 struct fut__task {
   struct fut_ext ext;
   const fut__task_kind_t *kind;
-  fut_coro_fn body;       /* a stackless body */
+  fut_coro_fn body;       /* a stackless body, or NULL */
   void *state;
   fut_free_fn free_state;
   void *context;          /* the loop context every step runs in */

@@ -10,7 +10,10 @@
    coroutine awaiting it, a yield so it suspends, set_result, await it.
 
    Usage: bench_task            the table, with targets
-          bench_task --smoke    every row once, small and untimed (CI) */
+          bench_task --smoke    every row once, small and untimed (CI)
+          bench_task CYCLE N    N cycles of one kind (w1, task, fiber), for
+                                callgrind: run it with N and 2N, and the
+                                difference divided by N is one cycle */
 #include <libfuture.h>
 
 #include <stdbool.h>
@@ -235,8 +238,21 @@ static double asyncio_cycle(size_t n)
   return pclose(p) == 0 ? ns : -1;
 }
 
+static const char *const cycle_names[NCYCLES] = {"w1", "task", "fiber",
+                                                 "fiber-cold"};
+
 int main(int argc, char **argv)
 {
+  if (argc == 3) {
+    ring_init(&ring, 64);
+    for (int k = 0; k < NCYCLES; k++)
+      if (strcmp(argv[1], cycle_names[k]) == 0) {
+        cycles_of[k](strtoul(argv[2], NULL, 10));
+        free(ring.items);
+        return 0;
+      }
+    die("unknown cycle");
+  }
   bool smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
   ring_init(&ring, 64);
   size_t n = smoke ? 1000 : 1000000;

@@ -13,7 +13,9 @@
 
 typedef struct fut__task fut__task_t;
 typedef struct fut__task_kind {
-  void (*run)(fut__task_t *t);     /* one step of the body */
+  /* One step of the body; NULL for a stackless body, which the step
+     calls itself (one indirect call, not two). */
+  void (*run)(fut__task_t *t);
   void (*release)(fut__task_t *t); /* at the task's death; may be NULL */
 } fut__task_kind_t;
 
@@ -32,10 +34,12 @@ enum {
   FUT__OUT_CANCEL  /* out.exc: the CancelledError to cancel with */
 };
 
+/* fut__task_new sets each field by hand (no memset: a spawn is hot), so a
+   new field needs its line there. */
 struct fut__task {
   struct fut_ext ext;
   const fut__task_kind_t *kind;
-  fut_coro_fn body;       /* a stackless body */
+  fut_coro_fn body;       /* a stackless body, or NULL */
   void *state;
   fut_free_fn free_state;
   void *context;          /* the loop context every step runs in */
@@ -89,5 +93,8 @@ FUT_INTERNAL int fut__task_await(fut__task_t *t, fut_t *f, bool yield);
    `settled`, anything but FUT_OK also records it as the task's outcome
    (it ends the same way). */
 FUT_INTERNAL int fut__task_resumed(fut__task_t *t, bool settled);
+
+/* The task class's describe hook (task_name.c). */
+FUT_INTERNAL int fut__task_describe(const fut_t *f, char *buf, size_t len);
 
 #endif

@@ -1,7 +1,10 @@
 /* Tasks, what can be read about them: fut_current_task (per loop, set
-   and restored around eager steps), names (Task-N, copied), fut_describe,
-   and the macros' calls outside a task's step. */
+   and restored around eager steps), names (Task-N, copied; N counted
+   across threads), fut_describe, and the macros' calls outside a task's
+   step. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "task_script.h"
@@ -94,6 +97,73 @@ static void test_current_task_per_loop_and_restored(void **state)
 }
 
 /* ---- names and describe ---- */
+
+/* A loop for eager tasks that finish in fut_spawn: nothing is queued. */
+static int never_called(fut_loop_t *loop, fut_work_fn fn, void *arg,
+                        void *context)
+{
+  (void)loop, (void)fn, (void)arg, (void)context;
+  fail_msg("an eager task that finished at once queued work");
+  return FUT_ELOOP;
+}
+
+static void returns_at_once(fut_t *task, void *state)
+{
+  (void)task, (void)state;
+}
+
+enum { PER_THREAD = 20000 };
+
+typedef struct numbering {
+  pthread_barrier_t *start; /* NULL: go at once */
+  unsigned long *n;
+} numbering_t;
+
+/* The N of PER_THREAD tasks spawned one after the other on this thread. */
+static void *spawn_numbered(void *arg)
+{
+  numbering_t *job = arg;
+  fut_loop_t loop = {.call_soon = never_called};
+  if (job->start)
+    pthread_barrier_wait(job->start);
+  for (int i = 0; i < PER_THREAD; i++) {
+    fut_t *t = fut_spawn(&loop, returns_at_once, NULL, NULL, FUT_SPAWN_EAGER);
+    assert_non_null(t);
+    assert_int_equal(sscanf(fut_task_name(t), "Task-%lu", &job->n[i]), 1);
+    fut_unref(t);
+  }
+  return NULL;
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+  unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+  return (x > y) - (x < y);
+}
+
+/* N counts the tasks of the whole process, on one thread or on two at
+   once (the count is exact without a second thread, and locked with one):
+   every number once, none skipped. */
+static void test_names_count_across_threads(void **state)
+{
+  (void)state;
+  static unsigned long n[3 * PER_THREAD];
+  spawn_numbered(&(numbering_t){NULL, n});
+  for (int i = 1; i < PER_THREAD; i++)
+    assert_int_equal(n[i], n[0] + (unsigned long)i);
+  pthread_barrier_t start;
+  assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, spawn_numbered,
+                                  &(numbering_t){&start, n + PER_THREAD}),
+                   0);
+  spawn_numbered(&(numbering_t){&start, n + 2 * PER_THREAD});
+  assert_int_equal(pthread_join(th, NULL), 0);
+  pthread_barrier_destroy(&start);
+  qsort(n, 3 * PER_THREAD, sizeof n[0], cmp_ulong);
+  for (int i = 1; i < 3 * PER_THREAD; i++)
+    assert_int_equal(n[i], n[0] + (unsigned long)i);
+}
 
 static void test_names(void **state)
 {
@@ -191,6 +261,7 @@ int main(void)
     T(test_macro_calls_outside_a_step),
     T(test_current_task_per_loop_and_restored),
     T(test_names),
+    T(test_names_count_across_threads),
     T(test_describe),
   };
 #undef T

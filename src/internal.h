@@ -131,12 +131,15 @@ enum {
    a create/add/complete/run/release cycle touches is in the first 48
    bytes, so with malloc's 16-byte alignment it shares one cache line
    whenever the block starts in the first quarter of a line; `more`, for
-   the second and later callbacks, comes last. */
+   the second and later callbacks, comes last. `xflags` takes a byte of
+   the padding after `flags`, so that a module's flags cost its
+   extension no word of its own. */
 struct fut {
   fut_loop_t *loop;
   uint32_t refs;  /* not atomic: a future belongs to its loop's thread */
   uint8_t state;  /* fut_state_t */
   uint8_t flags;  /* FUT_F_* */
+  uint8_t xflags; /* an extended future's module's own; 0 until it sets */
   fut_done_fn cb0_fn;
   void *cb0_data;
   union {

@@ -195,6 +195,19 @@ struct fut_ext {
 FUT_INTERNAL fut_t *fut__create_ext(fut_loop_t *loop, const fut_class_t *cls,
                                     size_t size);
 
+/* The header of a new pending extended future with one reference, in a
+   block the caller allocated (with fut__malloc) and whose own fields it
+   sets, all of them: what fut__create_ext does but the zeroing, for the
+   module whose block is made once per link of a chain. */
+static inline fut_t *fut__init_ext(struct fut_ext *x, fut_loop_t *loop,
+                                   const fut_class_t *cls)
+{
+  x->base = (fut_t){.loop = loop, .refs = 1, .state = FUT_PENDING,
+                    .flags = FUT_F_EXT};
+  x->cls = cls;
+  return &x->base;
+}
+
 static inline const fut_class_t *fut__class(const fut_t *f)
 {
   return (f->flags & FUT_F_EXT) ? ((const struct fut_ext *)f)->cls : NULL;

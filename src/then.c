@@ -143,12 +143,12 @@ static int then_cancel(fut_t *f, fut_exc_t *exc)
 static fut_t *link_new(fut_t *src, const fut_class_t *cls, unsigned on,
                        fut_then_fn fn, void *data, fut_free_fn destroy_data)
 {
-  fut_t *next = fut__create_ext(
-      src->loop, cls,
-      sizeof(then_t) + (destroy_data ? sizeof(fut_free_fn) : 0));
-  if (!next)
+  /* src's loop has a call_soon: src was made on it. */
+  then_t *t =
+      fut__malloc(sizeof(then_t) + (destroy_data ? sizeof(fut_free_fn) : 0));
+  if (!t)
     return NULL;
-  then_t *t = (then_t *)next;
+  fut_t *next = fut__init_ext(&t->ext, src->loop, cls);
   t->src = src;
   t->fn = fn;
   t->data = data;
@@ -164,7 +164,7 @@ static fut_t *link_new(fut_t *src, const fut_class_t *cls, unsigned on,
     fut__free(next); /* nothing else saw it */
     return NULL;
   }
-  fut_ref(src);
+  src->refs++; /* t->src's */
   return next;
 }
 

@@ -35,10 +35,7 @@ fut_t *fut__create_ext(fut_loop_t *loop, const fut_class_t *cls, size_t size)
   if (!x)
     return NULL;
   memset(x, 0, size);
-  x->base = (fut_t){.loop = loop, .refs = 1, .state = FUT_PENDING,
-                    .flags = FUT_F_EXT};
-  x->cls = cls;
-  return &x->base;
+  return fut__init_ext(x, loop, cls);
 }
 
 fut_t *fut_ref(fut_t *f)

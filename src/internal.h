@@ -131,12 +131,15 @@ enum {
    a create/add/complete/run/release cycle touches is in the first 48
    bytes, so with malloc's 16-byte alignment it shares one cache line
    whenever the block starts in the first quarter of a line; `more`, for
-   the second and later callbacks, comes last. */
+   the second and later callbacks, comes last. `xflags` takes a byte of
+   the padding after `flags`, so that a module's flags cost its
+   extension no word of its own. */
 struct fut {
   fut_loop_t *loop;
   uint32_t refs;  /* not atomic: a future belongs to its loop's thread */
   uint8_t state;  /* fut_state_t */
   uint8_t flags;  /* FUT_F_* */
+  uint8_t xflags; /* an extended future's module's own; 0 until it sets */
   fut_done_fn cb0_fn;
   void *cb0_data;
   union {
@@ -191,6 +194,19 @@ struct fut_ext {
    its call_soon is NULL, or out of memory. */
 FUT_INTERNAL fut_t *fut__create_ext(fut_loop_t *loop, const fut_class_t *cls,
                                     size_t size);
+
+/* The header of a new pending extended future with one reference, in a
+   block the caller allocated (with fut__malloc) and whose own fields it
+   sets, all of them: what fut__create_ext does but the zeroing, for the
+   module whose block is made once per link of a chain. */
+static inline fut_t *fut__init_ext(struct fut_ext *x, fut_loop_t *loop,
+                                   const fut_class_t *cls)
+{
+  x->base = (fut_t){.loop = loop, .refs = 1, .state = FUT_PENDING,
+                    .flags = FUT_F_EXT};
+  x->cls = cls;
+  return &x->base;
+}
 
 static inline const fut_class_t *fut__class(const fut_t *f)
 {

@@ -13,16 +13,23 @@
    a completed chain does not hold its past, and dies link by link. */
 #include "internal.h"
 
-enum { WAITING, SETTLED }; /* fn may still run / fn ran or never will */
+/* A link's own bits, in its future's xflags: the FUT_ON_* outcomes fn
+   runs on, then these two. */
+enum {
+  THEN_SETTLED = 8,  /* fn ran or never will (else: it may still run) */
+  THEN_DESTROY = 16  /* destroy_data[0] is there */
+};
 
+/* 88 bytes on LP64 without a destroy_data, the usual case: malloc's
+   96-byte chunk, where the 112-byte one was the dearest part of a chain
+   of 10^5 links that no cache holds. So the flags live in the future's
+   spare byte, and destroy_data is allocated only when there is one. */
 typedef struct then {
   struct fut_ext ext;
-  fut_t *src; /* a reference while WAITING (and a cancelled shield's) */
+  fut_t *src; /* a reference while it waits (and a cancelled shield's) */
   fut_then_fn fn;
   void *data;
-  fut_free_fn destroy_data;
-  unsigned on;
-  int phase;
+  fut_free_fn destroy_data[]; /* one, with THEN_DESTROY */
 } then_t;
 
 static int then_cancel(fut_t *f, fut_exc_t *exc);
@@ -46,10 +53,10 @@ static unsigned outcome_kind(const fut_t *src)
 static void settle(then_t *t)
 {
   fut_t *src = t->src;
-  t->phase = SETTLED;
+  t->ext.base.xflags |= THEN_SETTLED;
   t->src = NULL;
-  if (t->destroy_data)
-    t->destroy_data(t->data);
+  if (t->ext.base.xflags & THEN_DESTROY)
+    t->destroy_data[0](t->data);
   /* Never the last reference: the caller pins src (a callback of src, the
      scheduling pass that refused it, or the cancel walk). */
   fut__unref(src);
@@ -59,11 +66,12 @@ static void then_ready(fut_t *src, void *data)
 {
   fut_t *next = data;
   then_t *t = (then_t *)next;
-  if (t->phase == WAITING) {
+  if (!(next->xflags & THEN_SETTLED)) {
     if (next->state != FUT_PENDING) {
       /* Completed some other way first: nothing to continue. */
-    } else if (t->on & outcome_kind(src)) {
-      t->phase = SETTLED; /* a cancel from inside fn must not touch src */
+    } else if (next->xflags & outcome_kind(src)) {
+      /* A cancel from inside fn must not touch src. */
+      next->xflags |= THEN_SETTLED;
       t->fn(src, next, t->data);
       if (next->state == FUT_PENDING && !(next->flags & FUT_F_FOLLOW))
         fut__set_exception(next,
@@ -96,7 +104,7 @@ static int then_cancel(fut_t *f, fut_exc_t *exc)
   int rc = -1;
   for (;;) {
     then_t *t = (then_t *)cur;
-    if (t->phase != WAITING) {
+    if (cur->xflags & THEN_SETTLED) {
       /* fn ran (or never will): plain cancel, which also reaches the
          future a continuation made cur follow. */
       int r = fut__cancel_default(cur, exc);
@@ -110,7 +118,7 @@ static int then_cancel(fut_t *f, fut_exc_t *exc)
     if (rc < 0)
       rc = r;
     if (shield)
-      t->phase = SETTLED; /* f stays held, until the shield dies */
+      cur->xflags |= THEN_SETTLED; /* f stays held, until the shield dies */
     else
       settle(t);
     /* A queued callback (src done, not yet run) drops its own. */
@@ -135,16 +143,20 @@ static int then_cancel(fut_t *f, fut_exc_t *exc)
 static fut_t *link_new(fut_t *src, const fut_class_t *cls, unsigned on,
                        fut_then_fn fn, void *data, fut_free_fn destroy_data)
 {
-  fut_t *next = fut__create_ext(src->loop, cls, sizeof(then_t));
-  if (!next)
+  /* src's loop has a call_soon: src was made on it. */
+  then_t *t =
+      fut__malloc(sizeof(then_t) + (destroy_data ? sizeof(fut_free_fn) : 0));
+  if (!t)
     return NULL;
-  then_t *t = (then_t *)next;
+  fut_t *next = fut__init_ext(&t->ext, src->loop, cls);
   t->src = src;
   t->fn = fn;
   t->data = data;
-  t->destroy_data = destroy_data;
-  t->on = on;
-  t->phase = WAITING;
+  next->xflags = (uint8_t)on;
+  if (destroy_data) {
+    t->destroy_data[0] = destroy_data;
+    next->xflags |= THEN_DESTROY;
+  }
   next->refs++; /* the registration's */
   int rc =
       fut_add_done_callback_full(src, then_ready, next, NULL, then_refused);
@@ -152,7 +164,7 @@ static fut_t *link_new(fut_t *src, const fut_class_t *cls, unsigned on,
     fut__free(next); /* nothing else saw it */
     return NULL;
   }
-  fut_ref(src);
+  src->refs++; /* t->src's */
   return next;
 }
 

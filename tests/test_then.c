@@ -103,6 +103,37 @@ static void test_done_source_runs_on_next_iteration(void **state)
   assert_int_equal(tv_freed(D), 1);
 }
 
+/* Without a destroy_data the link is a smaller block: fn still gets its
+   data, on the outcomes it asked for, and nothing frees the data, whether
+   fn ran or the link was cancelled first. */
+static void test_data_without_destroy_data(void **state)
+{
+  test_loop_t *tl = *state;
+  fut_t *src = tl_future(tl), *src2 = tl_future(tl);
+  fut_t *ran = fut_then(src, FUT_ON_EXCEPTION | FUT_ON_RESULT, set_w, tv(D),
+                        NULL);
+  fut_t *skipped = fut_then(src, FUT_ON_CANCEL, set_w, tv(D), NULL);
+  fut_t *cancelled = fut_then(src2, FUT_ON_RESULT, set_w, tv(D), NULL);
+  assert_int_equal(fut_cancel(cancelled, NULL), 1);
+  assert_true(fut_cancelled(src2)); /* passed back to its source */
+  fut_set_result(src, tv(V), NULL);
+  tl_run(tl);
+  assert_int_equal(calls, 1);
+  assert_ptr_equal(seen_next, ran);
+  assert_ptr_equal(seen_data, tv(D));
+  void *v;
+  assert_int_equal(fut_result(skipped, &v), FUT_OK); /* adopted src's */
+  assert_ptr_equal(v, tv(V));
+  assert_true(fut_cancelled(cancelled));
+  fut_unref(ran);
+  fut_unref(skipped);
+  fut_unref(cancelled);
+  fut_unref(src);
+  fut_unref(src2);
+  assert_int_equal(tv_freed(D), 0);
+  assert_int_equal(tv_freed(W), 1);
+}
+
 /* Each kind of outcome against each mask: fn runs exactly when the kind is
    selected; otherwise next adopts src's outcome. */
 static void test_on_mask_selects_kinds(void **state)
@@ -537,6 +568,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     T(test_runs_on_the_loop_not_inline),
     T(test_done_source_runs_on_next_iteration),
+    T(test_data_without_destroy_data),
     T(test_on_mask_selects_kinds),
     T(test_pending_next_gets_invalid_state_error),
     T(test_continuation_returning_a_future_flattens),

@@ -314,8 +314,8 @@ fut_t *ph_submit(int j, bool fail, bool fa, bool fr, int proxy, int ctx)
                              fr ? free_result : NULL);
   atomic_store(&ph.fail, false);
   fut_mainloop_set_context(ph.m, NULL);
-  if (!f && atomic_load(&ph.live) != before)
-    pf_fail("a submit that failed kept %ld blocks",
+  if (!f && (atomic_load(&ph.live) != before || ph.job[j].fa != 0))
+    pf_fail("a submit that failed kept %ld blocks or freed its argument",
             atomic_load(&ph.live) - before);
   return f;
 }

@@ -55,10 +55,12 @@ static int running(uint8_t b)
   return n ? list[b % n] : -1;
 }
 
-static void op_submit(uint8_t b)
+/* Submit job M.nj; an idle worker takes it, whose start the caller waits
+   for. -1 if the pool took nothing. */
+static int submit(uint8_t b)
 {
   if (M.state == P_FREED || M.nj == PJ)
-    return;
+    return -1;
   int j = M.nj;
   mjob_t *m = &M.J[j];
   *m = (mjob_t){.exc = b & 1, .fa = b & 2, .fr = b & 4, .px = (b >> 3) & 1,
@@ -68,7 +70,7 @@ static void op_submit(uint8_t b)
   if (M.state != P_OPEN) {
     if (f)
       pf_fail("a closed pool took job %d", j);
-    return;
+    return -1;
   }
   if (!f)
     pf_fail("fut_pool_submit failed for job %d", j);
@@ -81,12 +83,33 @@ static void op_submit(uint8_t b)
   if (M.idle > 0) {
     M.idle--;
     pm_q_pop();
-    ph_wait_started(j, "submitted to an idle pool");
     m->where = Q_RUN;
     m->seq = M.seq++;
   }
   if (m->cb && fut_add_done_callback(f, ph_cb, &ph.args[j], NULL) != FUT_OK)
     pf_fail("job %d: fut_add_done_callback failed", j);
+  return j;
+}
+
+static void wait_taken(int j)
+{
+  if (j >= 0 && M.J[j].where == Q_RUN)
+    ph_wait_started(j, "submitted to an idle worker");
+}
+
+/* Two submits before either starts: with two idle workers, the first
+   one's worker may find the second queued behind it and pass the wake-up
+   on. Either way both start. */
+static void op_submit(uint8_t b, bool burst)
+{
+  int j = submit(b);
+  if (!burst) {
+    wait_taken(j);
+    return;
+  }
+  int k = submit((uint8_t)(b ^ 0x5a));
+  wait_taken(j);
+  wait_taken(k);
 }
 
 /* A submit that must fail: out of memory, or no fn. Nothing is taken. */
@@ -296,8 +319,8 @@ static uint8_t byte(void)
 
 static void op(uint8_t kind, uint8_t b)
 {
-  switch (kind % 10) {
-  case 0: op_submit(b); break;
+  switch (kind % 11) {
+  case 0: op_submit(b, false); break;
   case 1: op_finish(b, false); break;
   case 2: op_cancel(b); break;
   case 3:
@@ -309,7 +332,8 @@ static void op(uint8_t kind, uint8_t b)
   case 6: op_submit_fails(b); break;
   case 7: op_finish(b, true); break;
   case 8: op_release(); break;
-  default: op_shutdown(b & 1, b & 2); break;
+  case 9: op_shutdown(b & 1, b & 2); break;
+  default: op_submit(b, true); break;
   }
 }
 

@@ -14,11 +14,12 @@ trap 'rm -rf "$work"' EXIT
 rm -rf build-fuzz-ci build-fuzz-ci-replay
 CC=clang meson setup build-fuzz-ci -Dfuzzing=enabled -Dwerror=true \
   -Dtests=disabled -Dexamples=disabled -Db_lundef=false
-ninja -C build-fuzz-ci fuzz/fuzz_future fuzz/fuzz_compose fuzz/fuzz_task
+ninja -C build-fuzz-ci fuzz/fuzz_future fuzz/fuzz_compose fuzz/fuzz_task \
+  fuzz/fuzz_pool
 # Each target from a copy of its corpus; crashes land in $work, printed
 # before failing.
 for target in fuzz_future:corpus fuzz_compose:corpus-compose \
-    fuzz_task:corpus-task; do
+    fuzz_task:corpus-task fuzz_pool:corpus-pool; do
   name=${target%%:*}
   corpus=${target#*:}
   mkdir "$work/$corpus"

@@ -36,11 +36,10 @@ static atomic_uint_fast64_t tasks_made;
    (a full barrier: 2 to 7 ns of a 55 ns task cycle). A thread created later
    sees the count through pthread_create, and every spawn from then on
    takes the locked path. */
-#if defined(__has_include)
-#  if __has_include(<sys/single_threaded.h>)
-#    include <sys/single_threaded.h>
-#    define FUT_SINGLE_THREADED() (__libc_single_threaded != 0)
-#  endif
+#if defined(__GLIBC__) &&                                                  \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#  include <sys/single_threaded.h>
+#  define FUT_SINGLE_THREADED() (__libc_single_threaded != 0)
 #endif
 #ifndef FUT_SINGLE_THREADED
 #  define FUT_SINGLE_THREADED() false

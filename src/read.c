@@ -23,6 +23,24 @@ bool fut_cancelled(const fut_t *f)
   return f && f->state == FUT_CANCELLED;
 }
 
+/* Reading a future that is not simply finished with a result:
+   FUT_EINVAL (NULL), FUT_EINVALIDSTATE (pending), FUT_ECANCELLED, or
+   FUT_OK for a finished one, whose exception, if any, is now retrieved. */
+static int read_state(fut_t *f)
+{
+  if (!f)
+    return FUT_EINVAL;
+  switch (f->state) {
+  case FUT_PENDING:
+    return FUT_EINVALIDSTATE;
+  case FUT_CANCELLED:
+    return FUT_ECANCELLED;
+  default:
+    f->flags &= (uint8_t)~FUT_F_LOG_EXC;
+    return FUT_OK;
+  }
+}
+
 int fut_result(fut_t *f, void **value)
 {
   /* Every done-callback that reads its result comes here first. */
@@ -34,17 +52,9 @@ int fut_result(fut_t *f, void **value)
   if (!value)
     return FUT_EINVAL;
   *value = NULL;
-  if (!f)
-    return FUT_EINVAL;
-  switch (f->state) {
-  case FUT_PENDING:
-    return FUT_EINVALIDSTATE;
-  case FUT_CANCELLED:
-    return FUT_ECANCELLED;
-  default: /* with an exception: the fast path took the result */
-    f->flags &= (uint8_t)~FUT_F_LOG_EXC;
-    return FUT_EEXCEPTION;
-  }
+  int rc = read_state(f);
+  /* Finished: with an exception, since the fast path took a result. */
+  return rc == FUT_OK ? FUT_EEXCEPTION : rc;
 }
 
 int fut_exception(fut_t *f, fut_exc_t **exc)
@@ -52,20 +62,10 @@ int fut_exception(fut_t *f, fut_exc_t **exc)
   if (!exc)
     return FUT_EINVAL;
   *exc = NULL;
-  if (!f)
-    return FUT_EINVAL;
-  switch (f->state) {
-  case FUT_PENDING:
-    return FUT_EINVALIDSTATE;
-  case FUT_CANCELLED:
+  int rc = read_state(f);
+  if (rc == FUT_ECANCELLED || (rc == FUT_OK && (f->flags & FUT_F_EXC)))
     *exc = f->u.exc;
-    return FUT_ECANCELLED;
-  default:
-    f->flags &= (uint8_t)~FUT_F_LOG_EXC;
-    if (f->flags & FUT_F_EXC)
-      *exc = f->u.exc;
-    return FUT_OK;
-  }
+  return rc;
 }
 
 const char *fut_cancel_message(const fut_t *f)

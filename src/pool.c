@@ -17,9 +17,11 @@
    alive until the job is over, so the worker never outlives it.
 
    The pool's own memory outlives fut_pool_free while job futures may
-   still call in (their cancel hook takes the pool lock): an atomic count,
-   one for the handle and one per job until `deliver` (or the cancel hook)
-   lets go of the pool. */
+   still call in (their cancel hook takes the pool lock): a count under
+   the lock, one for the handle and one per job until `deliver` (or the
+   cancel hook) lets go of the pool. A submit counts its job in the
+   critical section it enters anyway, and a drain lets go of its whole
+   burst at once, so a job costs no atomic operation of its own. */
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,12 +93,7 @@ struct fut_pool {
   unsigned sleepers;
   pool_state_t state;
   unsigned nthreads;
-  /* On a cache line of its own (the block is only 16-byte aligned, hence
-     the padding on both sides): loop threads drop it outside the lock,
-     and must not steal the lock's line from the workers. */
-  char pad_before[64];
-  atomic_size_t refs;
-  char pad_after[64 - sizeof(atomic_size_t)];
+  size_t refs; /* the handle, and each job holding the pool */
   pthread_t threads[];
 };
 
@@ -104,9 +101,14 @@ struct fut_pool {
 static _Thread_local job_t *current_job;
 static _Thread_local fut_pool_t *current_pool;
 
-static void pool_release(fut_pool_t *p)
+/* Let go of n references. The last one out destroys the lock it just
+   released: nobody else can reach the pool any more. */
+static void pool_release(fut_pool_t *p, size_t n)
 {
-  if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+  pthread_mutex_lock(&p->lock);
+  bool last = (p->refs -= n) == 0;
+  pthread_mutex_unlock(&p->lock);
+  if (!last)
     return;
   pthread_cond_destroy(&p->closed);
   pthread_cond_destroy(&p->work);
@@ -130,21 +132,26 @@ static void unlock_and_wake(fut_pool_t *p, bool wake)
 
 /* ---- the loop's side ---- */
 
-/* The job is over for the pool: drop its references. The future's may be
-   the last: a result it took is freed here, on the loop thread. */
-static void job_release(job_t *j)
+/* The job is over for the pool: it lets go of the future, whose reference
+   may be the last (a result it took is freed here, on the loop thread).
+   Its reference on the pool is the caller's to drop. */
+static void job_unhold(job_t *j)
 {
-  fut_pool_t *p = j->pool;
   j->pool = NULL;
-  pool_release(p);
   fut__unref(&j->x.base);
 }
 
-/* On the loop thread: the outcome arrives. A future done meanwhile (the
-   cancel came after fn returned) has no taker: released here. */
-static void deliver(void *arg)
+static void job_release(job_t *j)
 {
-  job_t *j = arg;
+  fut_pool_t *p = j->pool;
+  job_unhold(j);
+  pool_release(p, 1);
+}
+
+/* On the loop thread: the outcome arrives. A future done meanwhile (the
+   cancel came after fn returned) has no taker: released with the job. */
+static void arrive(job_t *j)
+{
   fut_t *f = &j->x.base;
   switch (j->outcome) {
   case OUT_RESULT:
@@ -162,7 +169,12 @@ static void deliver(void *arg)
   case OUT_NONE:
     break;
   }
-  job_release(j);
+}
+
+static void deliver(void *arg)
+{
+  arrive(arg);
+  job_release(arg);
 }
 
 /* Hand one job's outcome to its loop. On FUT_OK the job is the loop's:
@@ -212,11 +224,14 @@ static void drain(void *arg)
   pthread_mutex_lock(&p->lock);
   job_t *j = outbox_take(p);
   pthread_mutex_unlock(&p->lock);
-  while (j) {
+  size_t n = 0;
+  for (; j; n++) {
     job_t *next = j->next;
-    deliver(j);
+    arrive(j);
+    job_unhold(j);
     j = next;
   }
+  pool_release(p, n);
 }
 
 typedef enum {
@@ -291,6 +306,7 @@ static int job_cancel(fut_t *f, fut_exc_t *exc)
     if (j->state == JOB_WAITING && j->ticket - p->taken < 0x80000000u) {
       unlink_job(p, j);
       j->state = JOB_GONE;
+      p->refs--; /* never the last: the handle is still there */
       removed = true;
     } else if (j->state == JOB_WAITING) {
       j->cancelled = true;
@@ -302,7 +318,7 @@ static int job_cancel(fut_t *f, fut_exc_t *exc)
   if (removed) {
     if (j->free_arg)
       j->free_arg(j->u.arg);
-    job_release(j);
+    job_unhold(j);
   }
   return rc;
 }
@@ -317,26 +333,30 @@ fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
 {
   if (!pool || !loop || !fn || !loop->call_soon_threadsafe)
     return NULL;
-  fut_t *f = fut__create_ext(loop, &job_class, sizeof(job_t));
-  if (!f)
+  /* Every field is set below, by hand: a memset of the block is a cost
+     the loop thread pays per job. */
+  job_t *j = fut__malloc(sizeof *j);
+  if (!j)
     return NULL;
-  job_t *j = (job_t *)(void *)f;
+  fut_t *f = fut__init_ext(&j->x, loop, &job_class);
+  f->refs = 2; /* the caller's, and the pool's until the job is over */
+  j->pool = pool;
   j->context = fut__context_now(loop);
   j->fn = fn;
   j->u.arg = arg;
   j->free_arg = free_arg;
   j->free_result = free_result;
+  j->next = NULL;
+  j->state = JOB_WAITING;
+  j->cancelled = false;
+  j->outcome = OUT_NONE;
   pthread_mutex_lock(&pool->lock);
   if (pool->state != POOL_OPEN) {
     pthread_mutex_unlock(&pool->lock);
-    fut__unref(f);
+    fut__free(j); /* nobody saw it: nothing else to release */
     return NULL;
   }
-  /* Taken before a worker can see the job. */
-  f->refs++;
-  j->pool = pool;
-  atomic_fetch_add_explicit(&pool->refs, 1, memory_order_relaxed);
-  j->state = JOB_WAITING;
+  pool->refs++;
   j->ticket = pool->tickets++;
   j->prev = pool->tail;
   bool wake = !pool->head && pool->sleepers > 0;
@@ -465,7 +485,7 @@ fut_pool_t *fut_pool_new(unsigned threads)
   if (!p)
     return NULL;
   memset(p, 0, sizeof *p);
-  atomic_init(&p->refs, 1);
+  p->refs = 1;
   if (pthread_mutex_init(&p->lock, NULL) != 0)
     goto fail_free;
   if (pthread_cond_init(&p->work, NULL) != 0)
@@ -563,5 +583,5 @@ void fut_pool_free(fut_pool_t *pool)
   if (!pool || current_pool == pool)
     return;
   (void)fut_pool_shutdown(pool, false);
-  pool_release(pool);
+  pool_release(pool, 1);
 }

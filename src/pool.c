@@ -7,6 +7,10 @@
      alone: the pool's reference is taken in fut_pool_submit and dropped by
      `deliver`, which the worker hands to call_soon_threadsafe, or by the
      cancel hook, both on the loop thread;
+   - a submit pushes the job onto the intake, a lock-free stack, so that
+     the loop thread never waits for the pool lock nor takes it per job;
+     whoever next holds the lock (a worker out of work, a cancel, the
+     shutdown) moves the intake onto the queue, in submit order;
    - the queue links, `state` and `cancelled` are guarded by the pool
      lock (fut_job_cancelled() takes it too: a plain lock, unlike an
      atomic flag, is something race checkers such as helgrind follow);
@@ -18,15 +22,26 @@
 
    The pool's own memory outlives fut_pool_free while job futures may
    still call in (their cancel hook takes the pool lock): a count under
-   the lock, one for the handle and one per job until `deliver` (or the
-   cancel hook) lets go of the pool. A submit counts its job in the
-   critical section it enters anyway, and a drain lets go of its whole
-   burst at once, so a job costs no atomic operation of its own. */
+   the lock, one for the handle and one per job from the moment it enters
+   the queue until `deliver` (or the cancel hook) lets go of the pool. A
+   job is counted when the intake is moved, and a drain lets go of its
+   whole burst at once, so a job costs no lock round of its own. */
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+/* Helgrind follows locks, not atomics: it is told that a push onto the
+   intake happens before the move that takes it, and not to check the two
+   words read outside the lock on purpose. */
+#ifdef FUT_HAVE_VALGRIND_H
+#  include <valgrind/helgrind.h>
+#else
+#  define ANNOTATE_HAPPENS_BEFORE(obj) ((void)(obj))
+#  define ANNOTATE_HAPPENS_AFTER(obj) ((void)(obj))
+#  define VALGRIND_HG_DISABLE_CHECKING(addr, len) ((void)(addr), (void)(len))
+#endif
 
 /* A worker taking a job writes nothing into it under the lock (the cache
    miss would lengthen the critical section the submitting loop waits on):
@@ -65,9 +80,10 @@ typedef struct job {
     void *value;
     fut_exc_t *exc;
   } u;
-  /* under the pool lock; the head's prev is stale */
+  /* under the pool lock, once queued (in the intake, next links it, set
+     by the submit); the head's prev is stale */
   struct job *next, *prev;
-  uint32_t ticket; /* submit order, modulo 2^32 */
+  uint32_t ticket; /* queue order, modulo 2^32; set when queued */
   uint8_t state;   /* job_state_t */
   bool cancelled;
   /* written before the hand-off */
@@ -89,13 +105,24 @@ struct fut_pool {
   fut_loop_t *out_loop;
   void *out_context;
   /* An upper bound of the workers waiting with no wake-up on its way, so
-     that a burst of submits signals once per sleeper, not once per job. */
-  unsigned sleepers;
+     that a burst of submits signals once per sleeper, not once per job.
+     Changed under the lock; a submit reads it without. */
+  atomic_uint sleepers;
   pool_state_t state;
   unsigned nthreads;
-  size_t refs; /* the handle, and each job holding the pool */
+  size_t refs; /* the handle, and each queued or running job */
+  /* On a cache line of its own (the block is only 16-byte aligned, hence
+     the padding on both sides), which the submitting loop thread keeps:
+     workers only come for it when their queue runs dry. */
+  char pad_before[64];
+  _Atomic(job_t *) intake; /* newest first, linked through next */
+  char pad_after[64 - sizeof(job_t *)];
   pthread_t threads[];
 };
+
+/* The intake's value once the pool is shutting down: a submit fails. */
+static const char intake_closed_mark;
+#define INTAKE_CLOSED ((job_t *)(void *)(uintptr_t)&intake_closed_mark)
 
 /* The running job on a worker, and the pool a worker belongs to. */
 static _Thread_local job_t *current_job;
@@ -116,10 +143,11 @@ static void pool_release(fut_pool_t *p, size_t n)
   fut__free(p);
 }
 
-/* Wake-ups: the loop thread signals only for a job pushed onto an empty
-   queue; a worker that takes a job with more queued behind it wakes the
-   next sleeper. So a burst of submits costs the loop one signal, not one
-   system call per job, and the workers still fan out. The signal is sent
+/* Wake-ups: a submit takes the lock and signals only when a worker sleeps
+   that no other wake-up has claimed; a worker that takes a job with more
+   queued behind it wakes the next sleeper. So a burst of submits costs
+   the loop one signal, not one system call per job, and the workers
+   still fan out. The signal is sent
    with the lock held: signalling after unlocking is as correct, but race
    checkers (helgrind) flag it, and with wake-ups this rare it gains
    nothing measurable. */
@@ -128,6 +156,23 @@ static void unlock_and_wake(fut_pool_t *p, bool wake)
   if (wake)
     pthread_cond_signal(&p->work);
   pthread_mutex_unlock(&p->lock);
+}
+
+/* With the lock held: claim a sleeper for a wake-up, if there is one. */
+static bool claim_sleeper(fut_pool_t *p)
+{
+  if (atomic_load_explicit(&p->sleepers, memory_order_relaxed) == 0)
+    return false;
+  atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_seq_cst);
+  return true;
+}
+
+/* A submit saw a worker asleep, or about to be: wake one, unless another
+   submit already claimed every sleeper. */
+static FUT_NOINLINE void wake_sleeper(fut_pool_t *p)
+{
+  pthread_mutex_lock(&p->lock);
+  unlock_and_wake(p, claim_sleeper(p));
 }
 
 /* ---- the loop's side ---- */
@@ -280,6 +325,44 @@ static void hand_over(fut_pool_t *p, job_t *j, hand_t how)
   }
 }
 
+/* With the lock held: append the jobs of an intake list (newest first)
+   to the queue, oldest first. From here on each job holds the pool. */
+static void queue_append(fut_pool_t *p, job_t *newest)
+{
+  ANNOTATE_HAPPENS_AFTER(&p->intake);
+  job_t *oldest = NULL;
+  while (newest) {
+    job_t *next = newest->next;
+    newest->next = oldest;
+    oldest = newest;
+    newest = next;
+  }
+  for (job_t *j = oldest; j; j = j->next) {
+    j->ticket = p->tickets++;
+    j->prev = p->tail;
+    if (p->tail)
+      p->tail->next = j;
+    else
+      p->head = j;
+    p->tail = j;
+    p->refs++;
+  }
+}
+
+static bool intake_pending(fut_pool_t *p)
+{
+  return atomic_load_explicit(&p->intake, memory_order_relaxed) != NULL;
+}
+
+/* With the lock held: move what was submitted meanwhile onto the queue. */
+static void intake_move(fut_pool_t *p)
+{
+  job_t *top = atomic_load_explicit(&p->intake, memory_order_relaxed);
+  if (top && top != INTAKE_CLOSED)
+    queue_append(p, atomic_exchange_explicit(&p->intake, NULL,
+                                             memory_order_seq_cst));
+}
+
 static void unlink_job(fut_pool_t *p, job_t *j)
 {
   bool head = j == p->head;
@@ -301,6 +384,7 @@ static int job_cancel(fut_t *f, fut_exc_t *exc)
   bool removed = false;
   if (p) {
     pthread_mutex_lock(&p->lock);
+    intake_move(p); /* the job may still be there */
     /* Tickets wrap: compared as distances, valid while fewer than 2^31
        jobs are queued. */
     if (j->state == JOB_WAITING && j->ticket - p->taken < 0x80000000u) {
@@ -346,28 +430,23 @@ fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop, fut_job_fn fn,
   j->u.arg = arg;
   j->free_arg = free_arg;
   j->free_result = free_result;
-  j->next = NULL;
   j->state = JOB_WAITING;
   j->cancelled = false;
   j->outcome = OUT_NONE;
-  pthread_mutex_lock(&pool->lock);
-  if (pool->state != POOL_OPEN) {
-    pthread_mutex_unlock(&pool->lock);
-    fut__free(j); /* nobody saw it: nothing else to release */
-    return NULL;
-  }
-  pool->refs++;
-  j->ticket = pool->tickets++;
-  j->prev = pool->tail;
-  bool wake = !pool->head && pool->sleepers > 0;
-  if (pool->tail)
-    pool->tail->next = j;
-  else
-    pool->head = j;
-  pool->tail = j;
-  if (wake)
-    pool->sleepers--;
-  unlock_and_wake(pool, wake);
+  job_t *top = atomic_load_explicit(&pool->intake, memory_order_relaxed);
+  do {
+    if (top == INTAKE_CLOSED) {
+      fut__free(j); /* nobody saw it: nothing else to release */
+      return NULL;
+    }
+    j->next = top;
+    ANNOTATE_HAPPENS_BEFORE(&pool->intake);
+  } while (!atomic_compare_exchange_weak_explicit(
+      &pool->intake, &top, j, memory_order_seq_cst, memory_order_relaxed));
+  /* A worker counts itself asleep before its last look at the intake
+     (see take): either it saw the job, or the job sees it here. */
+  if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) > 0)
+    wake_sleeper(pool);
   return f;
 }
 
@@ -389,8 +468,18 @@ bool fut_job_cancelled(void)
    sleeper was claimed for the jobs behind it. */
 static job_t *take(fut_pool_t *p, bool *wake)
 {
-  while (!p->head && p->state == POOL_OPEN) {
-    p->sleepers++;
+  for (;;) {
+    if (!p->head)
+      intake_move(p);
+    if (p->head || p->state != POOL_OPEN)
+      break;
+    /* Counted before the last look at the intake, so that a submit
+       after that look sees the count and comes to wake it. */
+    atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&p->intake, memory_order_seq_cst)) {
+      atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_seq_cst);
+      continue;
+    }
     pthread_cond_wait(&p->work, &p->lock);
   }
   job_t *j = p->head;
@@ -400,9 +489,7 @@ static job_t *take(fut_pool_t *p, bool *wake)
       p->tail = NULL;
     p->taken = j->ticket + 1;
   }
-  *wake = p->head && p->sleepers > 0;
-  if (*wake)
-    p->sleepers--;
+  *wake = p->head && claim_sleeper(p);
   return j;
 }
 
@@ -453,7 +540,9 @@ static void *worker(void *arg)
     bool cancelled = j->cancelled;
     hand_t how = cancelled ? HAND_ALONE : outbox_put(p, j);
     wake = false;
-    job_t *next = p->head || how == HAND_JOINED ? take(p, &wake) : NULL;
+    job_t *next = p->head || how == HAND_JOINED || intake_pending(p)
+                      ? take(p, &wake)
+                      : NULL;
     unlock_and_wake(p, wake);
     if (cancelled)
       drop_outcome(j);
@@ -486,6 +575,10 @@ fut_pool_t *fut_pool_new(unsigned threads)
     return NULL;
   memset(p, 0, sizeof *p);
   p->refs = 1;
+  atomic_init(&p->sleepers, 0);
+  atomic_init(&p->intake, NULL);
+  VALGRIND_HG_DISABLE_CHECKING(&p->sleepers, sizeof p->sleepers);
+  VALGRIND_HG_DISABLE_CHECKING(&p->intake, sizeof p->intake);
   if (pthread_mutex_init(&p->lock, NULL) != 0)
     goto fail_free;
   if (pthread_cond_init(&p->work, NULL) != 0)
@@ -551,6 +644,9 @@ int fut_pool_shutdown(fut_pool_t *pool, bool cancel_queued)
     return FUT_OK;
   }
   pool->state = POOL_CLOSING;
+  /* From here on a submit fails; what it pushed before is queued. */
+  queue_append(pool, atomic_exchange_explicit(&pool->intake, INTAKE_CLOSED,
+                                              memory_order_seq_cst));
   job_t *unrun = NULL;
   if (cancel_queued) {
     unrun = pool->head;

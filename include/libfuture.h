@@ -772,8 +772,10 @@ FUT_API fut_pool_t *fut_pool_new(unsigned threads);
    returned. A refused hand-off leaves the future pending; see
    fut_pool_shutdown. NULL (nothing taken) if pool, loop or fn is NULL,
    the loop has no call_soon_threadsafe, the pool is shutting down, or
-   out of memory. The loop's thread; the outcome is applied in the loop's
-   current context as it is now. The loop must outlive the job: shut the
+   out of memory. The loop's thread, which it never makes wait for the
+   workers: the job is pushed without a lock, which is taken only to wake
+   a sleeping worker. The outcome is applied in the loop's current
+   context as it is now. The loop must outlive the job: shut the
    pool down before freeing the loop. */
 FUT_API fut_t *fut_pool_submit(fut_pool_t *pool, fut_loop_t *loop,
                                fut_job_fn fn, void *arg, fut_free_fn free_arg,

@@ -16,8 +16,10 @@
 #  define FUT_LIKELY(x) __builtin_expect(!!(x), 1)
 #  define FUT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #  define FUT_NOINLINE __attribute__((noinline))
+#  define FUT_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #  define FUT_NOINLINE
+#  define FUT_ALWAYS_INLINE
 #  define FUT_INTERNAL
 #  define FUT_LIKELY(x) (x)
 #  define FUT_UNLIKELY(x) (x)

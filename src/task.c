@@ -9,20 +9,15 @@
    - YIELDED: its next step is queued on the loop.
    So the task is only ever completed inside its own step, and it keeps a
    reference on itself from birth until then: nobody has to hold one.
-
-   Cancelling (the cancel hook) never cancels the task: it counts, cancels
-   the awaited future if the task waits on a pending one, and otherwise
-   leaves a request that the next await (or the first step) delivers. */
-#include <limits.h>
+   Cancelling is task_cancel.c's. */
 #include <string.h>
 
 #include "task.h"
 
-static int task_cancel(fut_t *f, fut_exc_t *exc);
 static fut_t *task_finalize(fut_t *f);
 
 static const fut_class_t task_class = {
-  .cancel = task_cancel,
+  .cancel = fut__task_cancel,
   .finalize = task_finalize,
   .describe = fut__task_describe,
   .outcome_is_private = true,
@@ -136,7 +131,7 @@ static FUT_NOINLINE bool step_instead(fut__task_t *t)
 {
   if (t->phase == FUT__TASK_YIELDED && t->awaited && !t->cancel_req &&
       t->awaited->state == FUT_PENDING) {
-    /* A cancel that made it stop waiting (cancel_cycle) was withdrawn
+    /* A cancel that made it stop waiting (fut__task_unwait) was withdrawn
        before this step: it waits again. */
     if (wait_on(t) != FUT_OK)
       finish(t);
@@ -181,14 +176,31 @@ static void on_wakeup(fut_t *awaited, void *data)
   step(data);
 }
 
-/* The awaited future's callback will never run (the loop refused it): the
-   task cannot be resumed, so it ends here. */
+/* The loop refused to run the task's next step (rc): nothing can resume
+   it, so it ends here. */
+static void resume_refused(fut__task_t *t, int rc)
+{
+  t->phase = FUT__TASK_RUNNING;
+  fail(t, &FUT_EXC_ERROR, rc, "the loop refused to resume the task");
+  finish(t);
+}
+
+/* The awaited future's callback will never run (the loop refused it). */
 static void on_wakeup_lost(void *data)
 {
-  fut__task_t *t = data;
-  t->phase = FUT__TASK_RUNNING;
-  fail(t, &FUT_EXC_ERROR, FUT_ELOOP, "the loop refused to resume the task");
-  finish(t);
+  resume_refused(data, FUT_ELOOP);
+}
+
+void fut__task_unwait(fut__task_t *t)
+{
+  fut_t *f = as_fut(t);
+  /* Already done (its wake-up is queued): that wake-up resumes it. */
+  if (fut_remove_done_callback(t->awaited, on_wakeup, t) != 1)
+    return;
+  t->phase = FUT__TASK_YIELDED;
+  int rc = f->loop->call_soon(f->loop, on_queued_step, t, t->context);
+  if (rc != 0)
+    resume_refused(t, fut__refusal(rc));
 }
 
 /* fut__task_new, inline in fut_spawn. */
@@ -395,77 +407,6 @@ static inline int task_resumed(fut__task_t *t, bool settled)
 int fut__task_resumed(fut__task_t *t, bool settled)
 {
   return task_resumed(t, settled);
-}
-
-/* ---- cancelling ---------------------------------------------------------- */
-
-static void request_cancel(fut__task_t *t, fut_exc_t *exc)
-{
-  fut_exc_t *old = t->cancel_req;
-  t->cancel_req = fut_exc_ref(exc);
-  fut_exc_unref(old);
-}
-
-/* A cancel came back to a task while it passed that cancel on to the
-   future it awaits: tasks awaiting each other in a cycle. That future can
-   only finish after this task, so the task stops waiting for it, and its
-   await delivers the request on the next iteration. */
-static void cancel_cycle(fut__task_t *t, fut_exc_t *exc)
-{
-  fut_t *f = as_fut(t);
-  request_cancel(t, exc);
-  /* Already done (its wake-up is queued): that wake-up delivers. */
-  if (fut_remove_done_callback(t->awaited, on_wakeup, t) != 1)
-    return;
-  t->phase = FUT__TASK_YIELDED;
-  int rc = f->loop->call_soon(f->loop, on_queued_step, t, t->context);
-  if (rc != 0) {
-    /* Nothing can resume it: it ends now. The cycle holds it and its
-       awaited future, which it releases, alive meanwhile. */
-    t->phase = FUT__TASK_RUNNING;
-    fail(t, &FUT_EXC_ERROR, fut__refusal(rc),
-         "the loop refused to resume the task");
-    finish(t);
-  }
-}
-
-static int task_cancel(fut_t *f, fut_exc_t *exc)
-{
-  fut__task_t *t = (fut__task_t *)f;
-  if (t->passing_cancel) {
-    cancel_cycle(t, exc);
-    return 1;
-  }
-  t->cancelling += t->cancelling < INT_MAX;
-  if (t->phase == FUT__TASK_WAITING) {
-    /* A done awaited future (its wake-up is queued) says 0: then the
-       resuming await delivers. */
-    t->passing_cancel = true;
-    int rc = fut__cancel_exc(t->awaited, exc);
-    t->passing_cancel = false;
-    if (rc == 1)
-      return 1;
-  }
-  request_cancel(t, exc);
-  return 1;
-}
-
-int fut_task_cancelling(const fut_t *task)
-{
-  const fut__task_t *t = fut__task_of(task);
-  return t ? t->cancelling : FUT_EINVAL;
-}
-
-int fut_task_uncancel(fut_t *task)
-{
-  fut__task_t *t = fut__task_of(task);
-  if (!t)
-    return FUT_EINVAL;
-  if (t->cancelling > 0 && --t->cancelling == 0) {
-    fut_exc_unref(t->cancel_req);
-    t->cancel_req = NULL;
-  }
-  return t->cancelling;
 }
 
 /* ---- the body's outcome -------------------------------------------------- */

@@ -94,6 +94,14 @@ FUT_INTERNAL int fut__task_await(fut__task_t *t, fut_t *f, bool yield);
    (it ends the same way). */
 FUT_INTERNAL int fut__task_resumed(fut__task_t *t, bool settled);
 
+/* A waiting task stops waiting for its awaited future, and a step of its
+   own is queued instead, which finds the task cancelled (`cancel_req`).
+   Nothing if the future is done (its wake-up is queued and does the
+   same). If the loop refuses the step, the task ends at once with an
+   exception that says so. */
+FUT_INTERNAL void fut__task_unwait(fut__task_t *t);
+/* The task class's cancel hook (task_cancel.c). */
+FUT_INTERNAL int fut__task_cancel(fut_t *f, fut_exc_t *exc);
 /* The task class's describe hook (task_name.c). */
 FUT_INTERNAL int fut__task_describe(const fut_t *f, char *buf, size_t len);
 

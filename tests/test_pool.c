@@ -93,6 +93,40 @@ static void test_fifo(void **state)
   fut_pool_free(p);
 }
 
+/* Submits wait on no lock: they are staged newest first and moved onto the
+   queue by whoever next holds it. A cancel moves them (its job may be
+   among them) and removes its job; what is submitted after that queues
+   behind; the order is the submit order throughout. */
+static void test_fifo_across_a_cancel(void **state)
+{
+  (void)state;
+  enum { N = 12, GONE = 4 };
+  fut_pool_t *p = new_pool(1);
+  fut_t *f[N + 1];
+  f[N] = submit(p, job_gated, N);
+  wait_sem(&started);
+  for (int i = 0; i < N - 2; i++)
+    f[i] = submit(p, job_echo, i);
+  assert_int_equal(fut_cancel(f[GONE], NULL), 1);
+  assert_int_equal(tv_freed(GONE), 1); /* removed: free_arg, at once */
+  for (int i = N - 2; i < N; i++)
+    f[i] = submit(p, job_echo, i);
+  sem_post(&gate);
+  for (int i = 0; i <= N; i++)
+    run_until_done(f[i]);
+  assert_int_equal(atomic_load(&order_len), N);
+  assert_int_equal(order[0], N);
+  for (int i = 0, k = 1; i < N; i++) {
+    if (i == GONE)
+      continue;
+    assert_int_equal(order[k++], i);
+  }
+  assert_int_equal(atomic_load(&ran[GONE]), 0);
+  for (int i = 0; i <= N; i++)
+    fut_unref(f[i]);
+  fut_pool_free(p);
+}
+
 /* The pool's reference keeps the future, and its callbacks, alive. */
 static int seen_state = -1;
 static void *seen_value;
@@ -662,6 +696,7 @@ int main(void)
       T(test_exception_arrives),
       T(test_one_allocation_per_job),
       T(test_fifo),
+      T(test_fifo_across_a_cancel),
       T(test_dropping_yours_does_not_cancel),
       T(test_outcome_is_private),
       T(test_cancel_queued_removes_it),

@@ -54,15 +54,11 @@ struct fut__task {
   } out;                  /* the outcome the body recorded */
   char *name;             /* a copy set by fut_task_set_name, or NULL */
   uint64_t number;        /* N of the default name Task-N */
-  /* phase and outcome sit in different 8-byte words: a check of both
-     (fut_task_return) is otherwise compiled into one 16-bit load, which
-     cannot be forwarded from the byte store of phase that the same step
-     just made, and stalls until that store has left the store buffer. */
   int point;              /* the stackless body's resume point */
-  uint8_t outcome;        /* FUT__OUT_* */
-  bool passing_cancel;    /* its cancel hook is cancelling `awaited` */
   int cancelling;
   uint8_t phase;          /* FUT__TASK_* */
+  uint8_t outcome;        /* FUT__OUT_* */
+  bool passing_cancel;    /* its cancel hook is cancelling `awaited` */
   char default_name[26];  /* "Task-N", written when first asked for */
 };
 

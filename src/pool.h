@@ -6,9 +6,10 @@
    future) plus what the worker needs. The two halves have different
    owners:
    - the future part (the fut_t, its reference count) is the loop thread's
-     alone: the pool's reference is taken in fut_pool_submit and dropped by
-     `deliver`, which the worker hands to call_soon_threadsafe, or by the
-     cancel hook, both on the loop thread;
+     alone: the pool's reference is taken in fut_pool_submit and dropped
+     where the outcome arrives (`deliver`, or the outbox's `drain`, which
+     the worker hands to call_soon_threadsafe) or by the cancel hook, all
+     on the loop thread;
    - a submit pushes the job onto the intake, a lock-free stack, so that
      the loop thread never waits for the pool lock nor takes it per job;
      whoever next holds the lock (a worker out of work, a cancel, the

@@ -109,8 +109,9 @@ static fut__job_t *outbox_take(fut_pool_t *p)
 }
 
 /* On the loop thread: every job in the outbox arrives, in the order the
-   workers finished them. The jobs hold the pool, so it is alive until
-   the lock is released; deliver may release it. */
+   workers finished them. The jobs' hold on the pool keeps it alive until
+   the whole burst has arrived; then it is let go of at once, and may be
+   the last. */
 static void drain(void *arg)
 {
   fut_pool_t *p = arg;

@@ -3,17 +3,21 @@
    Task cycle: make a future, spawn a task whose body awaits it (its first
    step runs and suspends), complete the future, the body resumes and
    returns, release both. W1 cycle (the one-callback future of bench.c):
-   create, add a callback, set the result, run, release. Both run on the
-   same minimal host (bench_host.h's FIFO ring of (fn, arg)), and are
-   timed in the same run, interleaved. The peer row runs the same cycle in
-   CPython's asyncio (python3 subprocess): create_future, create_task of a
-   coroutine awaiting it, a yield so it suspends, set_result, await it.
+   create, add a callback, set the result, run, release. Floor: two W1
+   futures alive at once, run in turn, the task cycle's allocations and
+   loop hops without a task (the task cycle minus this is the task's own
+   cost). All run on the same minimal host (bench_host.h's FIFO ring of
+   (fn, arg)), and are timed in the same run, interleaved. The peer row
+   runs the same cycle in CPython's asyncio (python3 subprocess):
+   create_future, create_task of a coroutine awaiting it, a yield so it
+   suspends, set_result, await it.
 
    Usage: bench_task            the table, with targets
           bench_task --smoke    every row once, small and untimed (CI)
-          bench_task CYCLE N    N cycles of one kind (w1, task, fiber), for
-                                callgrind: run it with N and 2N, and the
-                                difference divided by N is one cycle */
+          bench_task CYCLE N    N cycles of one kind (w1, floor, task,
+                                fiber, fiber-cold), for callgrind: run it
+                                with N and 2N, and the difference divided
+                                by N is one cycle */
 #include <libfuture.h>
 
 #include <stdbool.h>
@@ -57,6 +61,28 @@ static void w1_cycles(size_t n)
     must(fut_add_done_callback(f, on_done, NULL, NULL));
     must(fut_set_result(f, (void *)i, NULL));
     q_run();
+    fut_unref(f);
+  }
+}
+
+/* The task cycle's structure without a task: two futures alive at once,
+   each with a callback, completed and run in turn (two loop hops), then
+   both released. Two allocations and two hops, as a task cycle makes, so
+   the task cycle minus this is what the task's own logic costs. */
+static void floor_cycles(size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    fut_t *f = fut_create(&ring_loop);
+    fut_t *g = fut_create(&ring_loop);
+    if (!f || !g)
+      die("fut_create failed");
+    must(fut_add_done_callback(f, on_done, NULL, NULL));
+    must(fut_add_done_callback(g, on_done, NULL, NULL));
+    must(fut_set_result(g, (void *)i, NULL));
+    q_run();
+    must(fut_set_result(f, (void *)i, NULL));
+    q_run();
+    fut_unref(g);
     fut_unref(f);
   }
 }
@@ -173,9 +199,9 @@ static void fiber_cycles(size_t n)
   fut_unref(park);
 }
 
-enum { W1, TASK, FIBER, FIBER_COLD, NCYCLES };
+enum { W1, FLOOR, TASK, FIBER, FIBER_COLD, NCYCLES };
 static void (*const cycles_of[NCYCLES])(size_t) = {
-    w1_cycles, task_cycles, fiber_cycles, fiber_cold_cycles};
+    w1_cycles, floor_cycles, task_cycles, fiber_cycles, fiber_cold_cycles};
 
 /* Medians in ns per cycle, the runs of every kind interleaved so that a
    drift of the machine hits all alike. */
@@ -238,8 +264,8 @@ static double asyncio_cycle(size_t n)
   return pclose(p) == 0 ? ns : -1;
 }
 
-static const char *const cycle_names[NCYCLES] = {"w1", "task", "fiber",
-                                                 "fiber-cold"};
+static const char *const cycle_names[NCYCLES] = {"w1", "floor", "task",
+                                                 "fiber", "fiber-cold"};
 
 int main(int argc, char **argv)
 {
@@ -268,6 +294,9 @@ int main(int argc, char **argv)
          fut_version_string(), RUNS, smoke ? " (smoke run: untimed)" : "");
   printf("%-24s %10s %-10s %s\n", "cycle", "value", "unit", "ratio");
   printf("%-24s %10.1f %-10s\n", "W1 (future + callback)", w1, "ns/cycle");
+  printf("%-24s %10.1f %-10s %6.2fx W1  (no target: a task cycle's 2 "
+         "allocations and 2 hops, no task)\n",
+         "two futures (floor)", ns[FLOOR], "ns/cycle", ns[FLOOR] / w1);
   bool ok_time = task <= 3 * w1;
   printf("%-24s %10.1f %-10s %6.2fx W1  (target <= 3x)%s\n", "task", task,
          "ns/cycle", task / w1, ok_time ? "" : "  MISSED");

@@ -77,6 +77,17 @@ static void report_never_retrieved(fut_t *f)
   fut__report(f->loop, f, f->u.exc, msg);
 }
 
+/* Release the outcome of a done future that did not adopt it. Always
+   inline: gcc 12 otherwise hoists the outcome's load above the test in
+   fut__destroy, an instruction more in every plain future's death. */
+static inline FUT_ALWAYS_INLINE void free_outcome(fut_t *f)
+{
+  if (f->state != FUT_FINISHED || (f->flags & FUT_F_EXC))
+    fut_exc_unref(f->u.exc);
+  else if (f->u.result.free_value)
+    f->u.result.free_value(f->u.result.value);
+}
+
 /* Free a future whose last reference is gone and whose host code (report,
    destroy_data) has run. Returns the future it held a reference to, if
    any, for the caller to drop: an adopted source, or what an extension
@@ -84,13 +95,13 @@ static void report_never_retrieved(fut_t *f)
 static fut_t *release(fut_t *f)
 {
   fut_t *next = NULL;
-  if (f->flags & FUT_F_ADOPTED)
+  if (f->flags & FUT_F_ADOPTED) {
     next = f->u.adopted.src;
-  if (f->state == FUT_CANCELLED || (f->flags & FUT_F_EXC))
-    fut_exc_unref(f->u.exc);
-  else if (f->state == FUT_FINISHED && !(f->flags & FUT_F_ADOPTED) &&
-           f->u.result.free_value)
-    f->u.result.free_value(f->u.result.value);
+    if (f->state == FUT_CANCELLED || (f->flags & FUT_F_EXC))
+      fut_exc_unref(f->u.exc); /* shared; a result is only borrowed */
+  } else if (f->state != FUT_PENDING) {
+    free_outcome(f);
+  }
   const fut_class_t *cls = fut__class(f);
   if (cls && cls->finalize) {
     fut_t *held = cls->finalize(f);
@@ -109,7 +120,7 @@ static fut_t *release(fut_t *f)
    finishes the job (a report is never repeated: its flag is cleared
    first). What a future held is released in a loop, not by recursion, so
    that a chain of 10^5 followers dies on a small stack. */
-static FUT_NOINLINE void destroy_chain(fut_t *f)
+static FUT_NOINLINE void destroy_slow(fut_t *f)
 {
   for (;;) {
     if ((f->flags & FUT_F_LOG_EXC) || f->state == FUT_PENDING) {
@@ -126,38 +137,6 @@ static FUT_NOINLINE void destroy_chain(fut_t *f)
     if (!f || --f->refs != 0)
       return;
   }
-}
-
-/* Release the outcome of a done future that did not adopt it. Always
-   inline: gcc 12 otherwise hoists the outcome's load above the test in
-   fut__destroy, an instruction more in every plain future's death. */
-static inline FUT_ALWAYS_INLINE void free_outcome(fut_t *f)
-{
-  if (f->state != FUT_FINISHED || (f->flags & FUT_F_EXC))
-    fut_exc_unref(f->u.exc);
-  else if (f->u.result.free_value)
-    f->u.result.free_value(f->u.result.value);
-}
-
-/* Every death but a plain future's usual one. The usual death of an
-   extended future (a task, a combinator), done with nothing to report and
-   not adopted, runs no host code before its class finalizes it, so it
-   skips the pinning loop and release's general case. What the class hands
-   back dies in destroy_chain's loop, never here: chains stay iterative. */
-static FUT_NOINLINE void destroy_slow(fut_t *f)
-{
-  if ((f->flags & (FUT_F_LOG_EXC | FUT_F_ADOPTED)) ||
-      f->state == FUT_PENDING) {
-    destroy_chain(f);
-    return;
-  }
-  const fut_class_t *cls = fut__class(f);
-  free_outcome(f);
-  fut_t *held = cls && cls->finalize ? cls->finalize(f) : NULL;
-  fut__free(f->more);
-  fut__free(f);
-  if (held && --held->refs == 0)
-    destroy_chain(held);
 }
 
 /* The last reference is gone. The usual death, a plain future done with a
